@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Protocol-level liveness probes for scripts/services.sh (stdlib only).
+
+usage: probe.py SERVICE ADDRESS
+  redis    redis://[:password@]host:port[/db]
+  rabbitmq amqp://user:pass@host:port[/vhost]   (reads the AMQP Connection.Start frame)
+  nats     nats://host:port                       (reads the INFO line; requires JetStream)
+  kafka    host:port[,host:port...]               (ApiVersions v0 round trip)
+  moto     http://host:port                       (SQS ListQueues over HTTP)
+
+Prints a short version/description and exits 0 when the service answers,
+prints a reason to stderr and exits 1 otherwise.
+"""
+import json
+import socket
+import struct
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+TIMEOUT = 3.0
+
+
+def connect(host, port):
+    s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    s.settimeout(TIMEOUT)
+    return s
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return buf
+
+
+def recv_line(s):
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        chunk = s.recv(1)
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+        if len(buf) > 1 << 20:
+            raise ValueError("line too long")
+    return buf[:-2]
+
+
+def probe_redis(url):
+    u = urllib.parse.urlsplit(url)
+    with connect(u.hostname or "127.0.0.1", u.port or 6379) as s:
+        if u.password:
+            user = urllib.parse.unquote(u.username or "")
+            pw = urllib.parse.unquote(u.password)
+            args = ["AUTH"] + ([user] if user else []) + [pw]
+            s.sendall(resp_cmd(args))
+            line = recv_line(s)
+            if not line.startswith(b"+"):
+                raise RuntimeError("AUTH failed: " + line.decode(errors="replace"))
+        s.sendall(resp_cmd(["PING"]))
+        line = recv_line(s)
+        if line != b"+PONG":
+            raise RuntimeError("unexpected PING reply: " + line.decode(errors="replace"))
+        s.sendall(resp_cmd(["INFO", "server"]))
+        head = recv_line(s)
+        version = "?"
+        if head.startswith(b"$"):
+            body = recv_exact(s, int(head[1:]) + 2).decode(errors="replace")
+            for ln in body.splitlines():
+                if ln.startswith("redis_version:"):
+                    version = ln.split(":", 1)[1].strip()
+        return version
+
+
+def resp_cmd(args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        b = a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(b), b)
+    return out
+
+
+def amqp_table(data):
+    """Parse an AMQP 0-9-1 field table body into a dict (only string/bool/table values kept)."""
+    out, i = {}, 0
+    while i < len(data):
+        n = data[i]
+        name = data[i + 1:i + 1 + n].decode(errors="replace")
+        i += 1 + n
+        t = chr(data[i])
+        i += 1
+        if t in "Sx":
+            ln = struct.unpack(">I", data[i:i + 4])[0]
+            out[name] = data[i + 4:i + 4 + ln].decode(errors="replace")
+            i += 4 + ln
+        elif t == "F":
+            ln = struct.unpack(">I", data[i:i + 4])[0]
+            out[name] = amqp_table(data[i + 4:i + 4 + ln])
+            i += 4 + ln
+        elif t == "A":
+            ln = struct.unpack(">I", data[i:i + 4])[0]
+            i += 4 + ln
+        elif t == "s":
+            ln = data[i]
+            i += 1 + ln
+        elif t in "tbB":
+            out[name] = data[i]
+            i += 1
+        elif t in "uU":
+            i += 2
+        elif t in "iIf":
+            i += 4
+        elif t in "lLdT":
+            i += 8
+        elif t == "D":
+            i += 5
+        elif t == "V":
+            pass
+        else:
+            raise ValueError("unknown AMQP field type %r" % t)
+    return out
+
+
+def probe_rabbitmq(url):
+    u = urllib.parse.urlsplit(url)
+    with connect(u.hostname or "127.0.0.1", u.port or 5672) as s:
+        s.sendall(b"AMQP\x00\x00\x09\x01")
+        ftype, _chan, size = struct.unpack(">BHI", recv_exact(s, 7))
+        payload = recv_exact(s, size + 1)[:-1]
+        if ftype != 1:
+            raise RuntimeError("not an AMQP 0-9-1 method frame (type %d)" % ftype)
+        cls, meth = struct.unpack(">HH", payload[:4])
+        if (cls, meth) != (10, 10):
+            raise RuntimeError("expected connection.start, got %d.%d" % (cls, meth))
+        tlen = struct.unpack(">I", payload[6:10])[0]
+        props = amqp_table(payload[10:10 + tlen])
+        return props.get("version", "?")
+
+
+def probe_nats(url):
+    u = urllib.parse.urlsplit(url if "://" in url else "nats://" + url)
+    with connect(u.hostname or "127.0.0.1", u.port or 4222) as s:
+        line = recv_line(s)
+        if not line.startswith(b"INFO "):
+            raise RuntimeError("unexpected greeting: " + line[:80].decode(errors="replace"))
+        info = json.loads(line[5:])
+        if not info.get("jetstream"):
+            raise RuntimeError("nats-server %s answers but JetStream is not enabled" % info.get("version"))
+        return "%s (JetStream on)" % info.get("version", "?")
+
+
+def probe_kafka(brokers):
+    first = brokers.split(",")[0].strip()
+    if "://" in first:
+        first = first.split("://", 1)[1]
+    host, _, port = first.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    client_id = b"causeway-probe"
+    # RequestHeader v1: api_key=18 (ApiVersions), api_version=0, correlation_id, client_id
+    body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
+    with connect(host, port or 9092) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", recv_exact(s, 4))[0]
+        resp = recv_exact(s, size)
+    corr, err, n = struct.unpack(">ihi", resp[:10])
+    if corr != 7:
+        raise RuntimeError("bad correlation id")
+    if err != 0:
+        raise RuntimeError("ApiVersions error code %d" % err)
+    return "%d APIs" % n
+
+
+def probe_moto(url):
+    base = url.rstrip("/")
+    req = urllib.request.Request(base + "/?Action=ListQueues", method="GET")
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+            if r.status != 200:
+                raise RuntimeError("HTTP %d" % r.status)
+            server = r.headers.get("Server", "")
+            return server or "ok"
+    except urllib.error.HTTPError as e:
+        raise RuntimeError("HTTP %d" % e.code)
+
+
+PROBES = {
+    "redis": probe_redis,
+    "rabbitmq": probe_rabbitmq,
+    "nats": probe_nats,
+    "kafka": probe_kafka,
+    "moto": probe_moto,
+}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in PROBES:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        print(PROBES[sys.argv[1]](sys.argv[2]))
+        return 0
+    except Exception as e:  # any failure means "not answering (yet)"
+        print("%s: %s" % (type(e).__name__, e), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+import { systemClock, type Clock } from '../core/clock.js';
+import { StoreClosedError, StreamDeletedError, StreamNotFoundError, ValidationError } from '../core/errors.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import type { EventStoreDriver } from './driver.js';
+import { decodeEvent, prepareEvents } from './event-codec.js';
+import { EventRegistry } from './event-registry.js';
+import type { EventStore } from './event-store.js';
+import { assertValidExpectedVersion } from './expected-version.js';
+import { assertValidStreamId, DEFAULT_LIMITS, type EventStoreLimits } from './limits.js';
+import { isExpired, visibleFromVersion } from './stream-visibility.js';
+import { CatchUpSubscription, type SubscribeOptions, type Subscription, type SubscriptionHandler } from './subscription.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  DeleteStreamOptions,
+  EventFilter,
+  ListStreamsOptions,
+  NewEvent,
+  ReadAllOptions,
+  ReadAllPage,
+  ReadStreamOptions,
+  RecordedEvent,
+  StreamInfo,
+  StreamMetadata,
+} from './types.js';
+
+export interface EventStoreOptions {
+  /** Event schemas, schema versions and upcasters. */
+  registry?: EventRegistry;
+  limits?: Partial<EventStoreLimits>;
+  clock?: Clock;
+  /** Default CloudEvents `source` for appended events. */
+  source?: string;
+}
+
+const DEFAULT_PAGE_SIZE = 500;
+
+/** Builds the full `EventStore` API on top of a backend driver. */
+export function createEventStore(driver: EventStoreDriver, options: EventStoreOptions = {}): EventStore {
+  return new DriverEventStore(driver, options);
+}
+
+class DriverEventStore implements EventStore {
+  readonly #driver: EventStoreDriver;
+  readonly #registry: EventRegistry;
+  readonly #limits: EventStoreLimits;
+  readonly #clock: Clock;
+  readonly #source: string | undefined;
+  readonly #subscriptions = new Set<Subscription>();
+  #closed = false;
+
+  constructor(driver: EventStoreDriver, options: EventStoreOptions) {
+    this.#driver = driver;
+    this.#registry = options.registry ?? new EventRegistry();
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#clock = options.clock ?? systemClock;
+    this.#source = options.source;
+  }
+
+  get checkpoints(): CheckpointStore {
+    return this.#driver.checkpoints;
+  }
+
+  async appendToStream(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    this.#assertOpen();
+    assertValidStreamId(streamId, this.#limits);
+    const expected = options.expectedVersion ?? 'any';
+    assertValidExpectedVersion(expected);
+    const prepared = await prepareEvents(streamId, events, {
+      registry: this.#registry,
+      limits: this.#limits,
+      clock: this.#clock,
+      ...(this.#source === undefined ? {} : { source: this.#source }),
+    });
+    return this.#driver.append(streamId, prepared, expected);
+  }
+
+  readStream(streamId: string, options: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> {
+    return { [Symbol.asyncIterator]: () => this.#iterateStream(streamId, options) };
+  }
+
+  async *#iterateStream(streamId: string, options: ReadStreamOptions): AsyncGenerator<RecordedEvent> {
+    this.#assertOpen();
+    assertValidStreamId(streamId, this.#limits);
+    const direction = options.direction ?? 'forwards';
+    const pageSize = positiveInt(options.pageSize ?? DEFAULT_PAGE_SIZE, 'pageSize');
+    let remaining = options.limit === undefined ? Infinity : nonNegativeInt(options.limit, 'limit');
+    const info = await this.#driver.getStream(streamId);
+    if (!info || info.state === 'soft_deleted') throw new StreamNotFoundError(streamId);
+    if (info.state === 'tombstoned') throw new StreamDeletedError(streamId);
+
+    const lowest = visibleFromVersion(info);
+    const now = this.#clock.now();
+    let next = options.from ?? (direction === 'forwards' ? lowest : info.version);
+    if (options.from !== undefined) nonNegativeInt(options.from, 'from');
+    if (direction === 'forwards') next = Math.max(next, lowest);
+    while (remaining > 0) {
+      if (direction === 'backwards' && next < lowest) return;
+      const want = Math.min(pageSize, remaining);
+      const rows = await this.#driver.readStreamRows(streamId, next, direction, want);
+      for (const row of rows) {
+        if (row.streamVersion < lowest) return;
+        if (isExpired(info, row.time, now)) {
+          if (direction === 'backwards') return; // everything older is expired too
+          continue;
+        }
+        yield decodeEvent(row, this.#registry);
+        remaining--;
+      }
+      const last = rows.at(-1);
+      if (!last || rows.length < want) return;
+      next = direction === 'forwards' ? last.streamVersion + 1 : last.streamVersion - 1;
+    }
+  }
+
+  readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
+    return { [Symbol.asyncIterator]: () => this.#iterateAll(options) };
+  }
+
+  async *#iterateAll(options: ReadAllOptions): AsyncGenerator<RecordedEvent> {
+    const pageSize = positiveInt(options.pageSize ?? DEFAULT_PAGE_SIZE, 'pageSize');
+    let remaining = options.limit === undefined ? Infinity : nonNegativeInt(options.limit, 'limit');
+    let after = Math.max(0, nonNegativeInt(options.fromPosition ?? 1, 'fromPosition') - 1);
+    while (remaining > 0) {
+      const page = await this.readAllPage(after, Math.min(pageSize, remaining), options.filter);
+      for (const event of page.events) {
+        yield event;
+        remaining--;
+      }
+      if (page.isEnd) return;
+      after = page.scannedUpTo;
+    }
+  }
+
+  async readAllPage(after: number, limit: number, filter?: EventFilter): Promise<ReadAllPage> {
+    this.#assertOpen();
+    nonNegativeInt(after, 'after');
+    positiveInt(limit, 'limit');
+    const { rows, scannedUpTo, isEnd } = await this.#driver.readAllRows(after, limit, normalizeFilter(filter));
+    return { events: rows.map((row) => decodeEvent(row, this.#registry)), scannedUpTo, isEnd };
+  }
+
+  headPosition(): Promise<number> {
+    this.#assertOpen();
+    return this.#driver.headPosition();
+  }
+
+  getStream(streamId: string): Promise<StreamInfo | undefined> {
+    this.#assertOpen();
+    assertValidStreamId(streamId, this.#limits);
+    return this.#driver.getStream(streamId);
+  }
+
+  listStreams(options: ListStreamsOptions = {}): AsyncIterable<StreamInfo> {
+    const driver = this.#driver;
+    const assertOpen = () => this.#assertOpen();
+    return {
+      async *[Symbol.asyncIterator]() {
+        assertOpen();
+        let remaining = options.limit === undefined ? Infinity : nonNegativeInt(options.limit, 'limit');
+        let after = options.after;
+        while (remaining > 0) {
+          const limit = Math.min(DEFAULT_PAGE_SIZE, remaining);
+          const page = await driver.listStreams({
+            limit,
+            includeDeleted: options.includeDeleted ?? false,
+            ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+            ...(after === undefined ? {} : { after }),
+          });
+          yield* page;
+          remaining -= page.length;
+          if (page.length < limit) return;
+          after = page.at(-1)?.streamId;
+        }
+      },
+    };
+  }
+
+  async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
+    this.#assertOpen();
+    assertValidStreamId(streamId, this.#limits);
+    await this.#driver.setStreamMetadata(streamId, validateMetadata(metadata));
+  }
+
+  async deleteStream(streamId: string, options: DeleteStreamOptions = {}): Promise<void> {
+    await this.#delete(streamId, options, 'soft');
+  }
+
+  async tombstoneStream(streamId: string, options: DeleteStreamOptions = {}): Promise<void> {
+    await this.#delete(streamId, options, 'tombstone');
+  }
+
+  async #delete(streamId: string, options: DeleteStreamOptions, mode: 'soft' | 'tombstone'): Promise<void> {
+    this.#assertOpen();
+    assertValidStreamId(streamId, this.#limits);
+    const expected = options.expectedVersion ?? 'any';
+    assertValidExpectedVersion(expected);
+    await this.#driver.deleteStream(streamId, expected, mode);
+  }
+
+  subscribe(name: string, handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
+    this.#assertOpen();
+    if (typeof name !== 'string' || name.length === 0 || name.length > 255) {
+      throw new ValidationError('Invalid subscription', [{ path: ['name'], message: 'must be a non-empty string of at most 255 characters' }]);
+    }
+    const driver = this.#driver;
+    const subscription = new CatchUpSubscription(name, handler, options, {
+      readAllPage: (after, limit, filter) => this.readAllPage(after, limit, filter),
+      headPosition: () => driver.headPosition(),
+      checkpoints: driver.checkpoints,
+      ...(driver.onAppend ? { onAppend: (listener: () => void) => driver.onAppend!(listener) } : {}),
+    });
+    this.#subscriptions.add(subscription);
+    void subscription.done.catch(() => undefined).finally(() => this.#subscriptions.delete(subscription));
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#subscriptions].map((s) => s.stop()));
+    await this.#driver.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError();
+  }
+}
+
+function normalizeFilter(filter: EventFilter | undefined): EventFilter | undefined {
+  if (!filter) return undefined;
+  const types = filter.types && filter.types.length > 0 ? filter.types : undefined;
+  const prefix = filter.streamPrefix ? filter.streamPrefix : undefined;
+  if (!types && !prefix) return undefined;
+  return { ...(types ? { types } : {}), ...(prefix ? { streamPrefix: prefix } : {}) };
+}
+
+function nonNegativeInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError('Invalid read options', [{ path: [name], message: `must be an integer >= 0, got ${String(value)}` }]);
+  }
+  return value;
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ValidationError('Invalid read options', [{ path: [name], message: `must be an integer >= 1, got ${String(value)}` }]);
+  }
+  return value;
+}
+
+function validateMetadata(metadata: StreamMetadata): StreamMetadata {
+  const issues: { path: string[]; message: string }[] = [];
+  for (const key of ['truncateBefore', 'maxCount', 'maxAge'] as const) {
+    const value = metadata[key];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+      issues.push({ path: ['metadata', key], message: `must be an integer >= 0, got ${String(value)}` });
+    }
+  }
+  if (metadata.custom !== undefined && (typeof metadata.custom !== 'object' || metadata.custom === null)) {
+    issues.push({ path: ['metadata', 'custom'], message: 'must be an object' });
+  }
+  if (issues.length > 0) throw new ValidationError('Invalid stream metadata', issues);
+  return metadata;
+}
