@@ -28,7 +28,12 @@ export interface CloudEvent<T = unknown> extends CloudEventAttributes {
 }
 
 /** The extension attributes that are optional on input and copied through unchanged. */
-export const EXTENSION_ATTRIBUTES = ['correlationid', 'causationid', 'traceparent', 'partitionkey'] as const;
+export const EXTENSION_ATTRIBUTES = [
+  'correlationid',
+  'causationid',
+  'traceparent',
+  'partitionkey',
+] as const;
 export type ExtensionAttribute = (typeof EXTENSION_ATTRIBUTES)[number];
 
 export const DEFAULT_CONTENT_TYPE = 'application/json';

@@ -41,7 +41,9 @@ export class CausewayError extends Error {
 }
 
 export function isCausewayError(value: unknown): value is CausewayError {
-  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
+  return (
+    typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
+  );
 }
 
 function hasCode<C extends CausewayErrorCode>(code: C) {
@@ -66,7 +68,12 @@ export class ConcurrencyError extends CausewayError {
     );
   }
   override toJSON() {
-    return { ...super.toJSON(), streamId: this.streamId, expected: this.expected, actual: this.actual };
+    return {
+      ...super.toJSON(),
+      streamId: this.streamId,
+      expected: this.expected,
+      actual: this.actual,
+    };
   }
 }
 
@@ -102,7 +109,11 @@ export interface ValidationIssue {
 /** Input was rejected before anything was written; `issues` names every bad field. */
 export class ValidationError extends CausewayError {
   readonly issues: readonly ValidationIssue[];
-  constructor(message: string, issues: readonly ValidationIssue[], options: CausewayErrorOptions = {}) {
+  constructor(
+    message: string,
+    issues: readonly ValidationIssue[],
+    options: CausewayErrorOptions = {},
+  ) {
     super('VALIDATION', `${message}: ${issues.map(formatIssue).join('; ')}`, options);
     this.issues = issues;
   }
@@ -143,13 +154,26 @@ export class EventTooLargeError extends CausewayError {
     );
   }
   override toJSON() {
-    return { ...super.toJSON(), eventType: this.eventType, size: this.size, limit: this.limit, index: this.index };
+    return {
+      ...super.toJSON(),
+      eventType: this.eventType,
+      size: this.size,
+      limit: this.limit,
+      index: this.index,
+    };
   }
 }
 
 export class DuplicateEventIdError extends CausewayError {
-  constructor(readonly eventId: string, options: CausewayErrorOptions = {}) {
-    super('DUPLICATE_EVENT_ID', `An event with id "${eventId}" is already stored; event ids are unique.`, options);
+  constructor(
+    readonly eventId: string,
+    options: CausewayErrorOptions = {},
+  ) {
+    super(
+      'DUPLICATE_EVENT_ID',
+      `An event with id "${eventId}" is already stored; event ids are unique.`,
+      options,
+    );
   }
 }
 
@@ -172,7 +196,10 @@ export class SubscriptionError extends CausewayError {
 
 /** The backing database could not be reached or refused us; `address` says where we tried. */
 export class StoreUnavailableError extends CausewayError {
-  constructor(readonly address: string, options: CausewayErrorOptions = {}) {
+  constructor(
+    readonly address: string,
+    options: CausewayErrorOptions = {},
+  ) {
     const reason = options.cause instanceof Error ? `: ${options.cause.message}` : '';
     super('STORE_UNAVAILABLE', `Cannot reach the store at ${address}${reason}`, options);
   }
@@ -191,6 +218,10 @@ export class TimeoutError extends CausewayError {
 }
 
 export const isConcurrencyError = hasCode('CONCURRENCY') as (v: unknown) => v is ConcurrencyError;
-export const isStreamNotFoundError = hasCode('STREAM_NOT_FOUND') as (v: unknown) => v is StreamNotFoundError;
-export const isStreamDeletedError = hasCode('STREAM_DELETED') as (v: unknown) => v is StreamDeletedError;
+export const isStreamNotFoundError = hasCode('STREAM_NOT_FOUND') as (
+  v: unknown,
+) => v is StreamNotFoundError;
+export const isStreamDeletedError = hasCode('STREAM_DELETED') as (
+  v: unknown,
+) => v is StreamDeletedError;
 export const isValidationError = hasCode('VALIDATION') as (v: unknown) => v is ValidationError;

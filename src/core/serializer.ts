@@ -23,7 +23,11 @@ export function deserializeJson(text: string, what: string): unknown {
   }
 }
 
-function findUnserializable(value: unknown, path: (string | number)[], seen: Set<object>): string | undefined {
+function findUnserializable(
+  value: unknown,
+  path: (string | number)[],
+  seen: Set<object>,
+): string | undefined {
   const where = () => (path.length === 0 ? 'the value' : path.join('.'));
   switch (typeof value) {
     case 'undefined':
@@ -34,7 +38,9 @@ function findUnserializable(value: unknown, path: (string | number)[], seen: Set
     case 'bigint':
       return `${where()} is a BigInt (encode it as a string)`;
     case 'number':
-      return Number.isFinite(value) ? undefined : `${where()} is ${value} (not representable in JSON)`;
+      return Number.isFinite(value)
+        ? undefined
+        : `${where()} is ${value} (not representable in JSON)`;
     case 'object': {
       if (value === null || value instanceof Date) return undefined;
       if (seen.has(value)) return `${where()} is a circular reference`;

@@ -1,5 +1,10 @@
 import { systemClock, type Clock } from '../core/clock.js';
-import { StoreClosedError, StreamDeletedError, StreamNotFoundError, ValidationError } from '../core/errors.js';
+import {
+  StoreClosedError,
+  StreamDeletedError,
+  StreamNotFoundError,
+  ValidationError,
+} from '../core/errors.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { EventStoreDriver } from './driver.js';
 import { decodeEvent, prepareEvents } from './event-codec.js';
@@ -8,7 +13,12 @@ import type { EventStore } from './event-store.js';
 import { assertValidExpectedVersion } from './expected-version.js';
 import { assertValidStreamId, DEFAULT_LIMITS, type EventStoreLimits } from './limits.js';
 import { isExpired, visibleFromVersion } from './stream-visibility.js';
-import { CatchUpSubscription, type SubscribeOptions, type Subscription, type SubscriptionHandler } from './subscription.js';
+import {
+  CatchUpSubscription,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionHandler,
+} from './subscription.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -36,7 +46,10 @@ export interface EventStoreOptions {
 const DEFAULT_PAGE_SIZE = 500;
 
 /** Builds the full `EventStore` API on top of a backend driver. */
-export function createEventStore(driver: EventStoreDriver, options: EventStoreOptions = {}): EventStore {
+export function createEventStore(
+  driver: EventStoreDriver,
+  options: EventStoreOptions = {},
+): EventStore {
   return new DriverEventStore(driver, options);
 }
 
@@ -61,7 +74,11 @@ class DriverEventStore implements EventStore {
     return this.#driver.checkpoints;
   }
 
-  async appendToStream(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+  async appendToStream(
+    streamId: string,
+    events: readonly NewEvent[],
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
     this.#assertOpen();
     assertValidStreamId(streamId, this.#limits);
     const expected = options.expectedVersion ?? 'any';
@@ -79,14 +96,18 @@ class DriverEventStore implements EventStore {
     return { [Symbol.asyncIterator]: () => this.#iterateStream(streamId, options) };
   }
 
-  async *#iterateStream(streamId: string, options: ReadStreamOptions): AsyncGenerator<RecordedEvent> {
+  async *#iterateStream(
+    streamId: string,
+    options: ReadStreamOptions,
+  ): AsyncGenerator<RecordedEvent> {
     this.#assertOpen();
     assertValidStreamId(streamId, this.#limits);
     const direction = options.direction ?? 'forwards';
     const pageSize = positiveInt(options.pageSize ?? DEFAULT_PAGE_SIZE, 'pageSize');
     let remaining = options.limit === undefined ? Infinity : nonNegativeInt(options.limit, 'limit');
     const info = await this.#driver.getStream(streamId);
-    if (!info || info.state === 'soft_deleted') throw new StreamNotFoundError(streamId);
+    if (!info || info.state === 'soft_deleted' || info.version === 0)
+      throw new StreamNotFoundError(streamId);
     if (info.state === 'tombstoned') throw new StreamDeletedError(streamId);
 
     const lowest = visibleFromVersion(info);
@@ -136,7 +157,11 @@ class DriverEventStore implements EventStore {
     this.#assertOpen();
     nonNegativeInt(after, 'after');
     positiveInt(limit, 'limit');
-    const { rows, scannedUpTo, isEnd } = await this.#driver.readAllRows(after, limit, normalizeFilter(filter));
+    const { rows, scannedUpTo, isEnd } = await this.#driver.readAllRows(
+      after,
+      limit,
+      normalizeFilter(filter),
+    );
     return { events: rows.map((row) => decodeEvent(row, this.#registry)), scannedUpTo, isEnd };
   }
 
@@ -157,7 +182,8 @@ class DriverEventStore implements EventStore {
     return {
       async *[Symbol.asyncIterator]() {
         assertOpen();
-        let remaining = options.limit === undefined ? Infinity : nonNegativeInt(options.limit, 'limit');
+        let remaining =
+          options.limit === undefined ? Infinity : nonNegativeInt(options.limit, 'limit');
         let after = options.after;
         while (remaining > 0) {
           const limit = Math.min(DEFAULT_PAGE_SIZE, remaining);
@@ -190,7 +216,11 @@ class DriverEventStore implements EventStore {
     await this.#delete(streamId, options, 'tombstone');
   }
 
-  async #delete(streamId: string, options: DeleteStreamOptions, mode: 'soft' | 'tombstone'): Promise<void> {
+  async #delete(
+    streamId: string,
+    options: DeleteStreamOptions,
+    mode: 'soft' | 'tombstone',
+  ): Promise<void> {
     this.#assertOpen();
     assertValidStreamId(streamId, this.#limits);
     const expected = options.expectedVersion ?? 'any';
@@ -198,20 +228,30 @@ class DriverEventStore implements EventStore {
     await this.#driver.deleteStream(streamId, expected, mode);
   }
 
-  subscribe(name: string, handler: SubscriptionHandler, options: SubscribeOptions = {}): Subscription {
+  subscribe(
+    name: string,
+    handler: SubscriptionHandler,
+    options: SubscribeOptions = {},
+  ): Subscription {
     this.#assertOpen();
     if (typeof name !== 'string' || name.length === 0 || name.length > 255) {
-      throw new ValidationError('Invalid subscription', [{ path: ['name'], message: 'must be a non-empty string of at most 255 characters' }]);
+      throw new ValidationError('Invalid subscription', [
+        { path: ['name'], message: 'must be a non-empty string of at most 255 characters' },
+      ]);
     }
     const driver = this.#driver;
     const subscription = new CatchUpSubscription(name, handler, options, {
       readAllPage: (after, limit, filter) => this.readAllPage(after, limit, filter),
       headPosition: () => driver.headPosition(),
       checkpoints: driver.checkpoints,
-      ...(driver.onAppend ? { onAppend: (listener: () => void) => driver.onAppend!(listener) } : {}),
+      ...(driver.onAppend
+        ? { onAppend: (listener: () => void) => driver.onAppend!(listener) }
+        : {}),
     });
     this.#subscriptions.add(subscription);
-    void subscription.done.catch(() => undefined).finally(() => this.#subscriptions.delete(subscription));
+    void subscription.done
+      .catch(() => undefined)
+      .finally(() => this.#subscriptions.delete(subscription));
     return subscription;
   }
 
@@ -237,14 +277,18 @@ function normalizeFilter(filter: EventFilter | undefined): EventFilter | undefin
 
 function nonNegativeInt(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new ValidationError('Invalid read options', [{ path: [name], message: `must be an integer >= 0, got ${String(value)}` }]);
+    throw new ValidationError('Invalid read options', [
+      { path: [name], message: `must be an integer >= 0, got ${String(value)}` },
+    ]);
   }
   return value;
 }
 
 function positiveInt(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new ValidationError('Invalid read options', [{ path: [name], message: `must be an integer >= 1, got ${String(value)}` }]);
+    throw new ValidationError('Invalid read options', [
+      { path: [name], message: `must be an integer >= 1, got ${String(value)}` },
+    ]);
   }
   return value;
 }
@@ -254,10 +298,16 @@ function validateMetadata(metadata: StreamMetadata): StreamMetadata {
   for (const key of ['truncateBefore', 'maxCount', 'maxAge'] as const) {
     const value = metadata[key];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
-      issues.push({ path: ['metadata', key], message: `must be an integer >= 0, got ${String(value)}` });
+      issues.push({
+        path: ['metadata', key],
+        message: `must be an integer >= 0, got ${String(value)}`,
+      });
     }
   }
-  if (metadata.custom !== undefined && (typeof metadata.custom !== 'object' || metadata.custom === null)) {
+  if (
+    metadata.custom !== undefined &&
+    (typeof metadata.custom !== 'object' || metadata.custom === null)
+  ) {
     issues.push({ path: ['metadata', 'custom'], message: 'must be an object' });
   }
   if (issues.length > 0) throw new ValidationError('Invalid stream metadata', issues);

@@ -25,12 +25,21 @@ export interface EventStoreDriver {
    * `checkExpectedVersion` to the stream's head inside that transaction. An empty batch
    * only checks. Throws `ConcurrencyError`, `StreamDeletedError` or `DuplicateEventIdError`.
    */
-  append(streamId: string, events: readonly PreparedEvent[], expected: ExpectedVersion): Promise<AppendResult>;
+  append(
+    streamId: string,
+    events: readonly PreparedEvent[],
+    expected: ExpectedVersion,
+  ): Promise<AppendResult>;
 
   getStream(streamId: string): Promise<StreamInfo | undefined>;
 
   /** Up to `limit` raw rows of a stream starting at `fromVersion` (inclusive) in `direction`. */
-  readStreamRows(streamId: string, fromVersion: number, direction: Direction, limit: number): Promise<EventRow[]>;
+  readStreamRows(
+    streamId: string,
+    fromVersion: number,
+    direction: Direction,
+    limit: number,
+  ): Promise<EventRow[]>;
 
   /**
    * Rows with a position greater than `after`, in position order, matching `filter`, but
@@ -38,17 +47,30 @@ export interface EventStoreDriver {
    * passed). `scannedUpTo` is how far the scan got: the last row when the page is full,
    * the high-water mark otherwise.
    */
-  readAllRows(after: number, limit: number, filter: EventFilter | undefined): Promise<{ rows: EventRow[]; scannedUpTo: number; isEnd: boolean }>;
+  readAllRows(
+    after: number,
+    limit: number,
+    filter: EventFilter | undefined,
+  ): Promise<{ rows: EventRow[]; scannedUpTo: number; isEnd: boolean }>;
 
   /** The safe high-water mark: every event at or below it that will ever commit has committed. */
   headPosition(): Promise<number>;
 
-  listStreams(options: { prefix?: string; after?: string; limit: number; includeDeleted: boolean }): Promise<StreamInfo[]>;
+  listStreams(options: {
+    prefix?: string;
+    after?: string;
+    limit: number;
+    includeDeleted: boolean;
+  }): Promise<StreamInfo[]>;
 
   setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void>;
 
   /** Soft-deletes or tombstones after checking `expected` in the same transaction. */
-  deleteStream(streamId: string, expected: ExpectedVersion, mode: 'soft' | 'tombstone'): Promise<void>;
+  deleteStream(
+    streamId: string,
+    expected: ExpectedVersion,
+    mode: 'soft' | 'tombstone',
+  ): Promise<void>;
 
   readonly checkpoints: CheckpointStore;
 

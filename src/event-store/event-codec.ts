@@ -61,7 +61,9 @@ export async function prepareEvents(
   context: PrepareContext,
 ): Promise<PreparedEvent[]> {
   if (!Array.isArray(events)) {
-    throw new ValidationError('Invalid append', [{ path: ['events'], message: 'must be an array of events' }]);
+    throw new ValidationError('Invalid append', [
+      { path: ['events'], message: 'must be an array of events' },
+    ]);
   }
   const issues: ValidationIssue[] = [];
   const seenIds = new Set<string>();
@@ -74,35 +76,61 @@ export async function prepareEvents(
       issues.push({ path: at, message: 'must be an object with `type` and `data`' });
       continue;
     }
-    if (typeof event.type !== 'string' || event.type.length === 0 || event.type.length > MAX_TYPE_LENGTH) {
-      issues.push({ path: [...at, 'type'], message: `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters` });
+    if (
+      typeof event.type !== 'string' ||
+      event.type.length === 0 ||
+      event.type.length > MAX_TYPE_LENGTH
+    ) {
+      issues.push({
+        path: [...at, 'type'],
+        message: `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters`,
+      });
       continue;
     }
     const id = event.id ?? newId();
     if (typeof id !== 'string' || id.length === 0 || id.length > MAX_TYPE_LENGTH) {
-      issues.push({ path: [...at, 'id'], message: `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters` });
+      issues.push({
+        path: [...at, 'id'],
+        message: `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters`,
+      });
       continue;
     }
     if (seenIds.has(id)) {
-      issues.push({ path: [...at, 'id'], message: `duplicates the id of an earlier event in this append (${id})` });
+      issues.push({
+        path: [...at, 'id'],
+        message: `duplicates the id of an earlier event in this append (${id})`,
+      });
       continue;
     }
     seenIds.add(id);
-    if (event.time !== undefined && !(event.time instanceof Date && Number.isFinite(event.time.getTime()))) {
+    if (
+      event.time !== undefined &&
+      !(event.time instanceof Date && Number.isFinite(event.time.getTime()))
+    ) {
       issues.push({ path: [...at, 'time'], message: 'must be a valid Date' });
       continue;
     }
     const contentType = event.datacontenttype ?? DEFAULT_CONTENT_TYPE;
     if (!isJsonContentType(contentType)) {
-      issues.push({ path: [...at, 'datacontenttype'], message: `only JSON content is stored, got "${contentType}"` });
+      issues.push({
+        path: [...at, 'datacontenttype'],
+        message: `only JSON content is stored, got "${contentType}"`,
+      });
       continue;
     }
-    const badExtension = EXTENSION_ATTRIBUTES.find((name) => event[name] !== undefined && typeof event[name] !== 'string');
+    const badExtension = EXTENSION_ATTRIBUTES.find(
+      (name) => event[name] !== undefined && typeof event[name] !== 'string',
+    );
     if (badExtension) {
       issues.push({ path: [...at, badExtension], message: 'must be a string' });
       continue;
     }
-    if (event.metadata !== undefined && (typeof event.metadata !== 'object' || event.metadata === null || Array.isArray(event.metadata))) {
+    if (
+      event.metadata !== undefined &&
+      (typeof event.metadata !== 'object' ||
+        event.metadata === null ||
+        Array.isArray(event.metadata))
+    ) {
       issues.push({ path: [...at, 'metadata'], message: 'must be a plain object' });
       continue;
     }
@@ -118,7 +146,10 @@ export async function prepareEvents(
       throw error;
     }
     const dataJson = serializeJson(data, `data of event ${index} (${event.type})`);
-    const metadataJson = serializeJson(encodeMetadata(event), `metadata of event ${index} (${event.type})`);
+    const metadataJson = serializeJson(
+      encodeMetadata(event),
+      `metadata of event ${index} (${event.type})`,
+    );
     const size = encoder.encode(dataJson).length + encoder.encode(metadataJson).length;
     if (size > context.limits.maxEventSize) {
       throw new EventTooLargeError(event.type, size, context.limits.maxEventSize, index);
@@ -166,7 +197,12 @@ function encodeMetadata(event: NewEvent): StoredMetadata {
 export function decodeEvent(row: EventRow, registry: EventRegistry): RecordedEvent {
   const stored = deserializeJson(row.metadata, `metadata of event ${row.id}`) as StoredMetadata;
   const metadata = stored.metadata ?? {};
-  const upcast = registry.upcast(row.type, deserializeJson(row.data, `data of event ${row.id}`), row.schemaVersion, metadata);
+  const upcast = registry.upcast(
+    row.type,
+    deserializeJson(row.data, `data of event ${row.id}`),
+    row.schemaVersion,
+    metadata,
+  );
   const event: RecordedEvent = {
     id: row.id,
     source: row.source,

@@ -3,7 +3,10 @@ import { validate } from '../core/schema.js';
 import { UpcastError } from '../core/errors.js';
 
 /** Turns `data` written at schema version `n` into the shape of version `n + 1`. */
-export type Upcaster = (data: unknown, context: { type: string; metadata: Record<string, unknown> }) => unknown;
+export type Upcaster = (
+  data: unknown,
+  context: { type: string; metadata: Record<string, unknown> },
+) => unknown;
 
 export interface EventTypeDefinition {
   /** Validates `data` on append (any Standard Schema: zod, valibot, arktype…). */
@@ -40,7 +43,9 @@ export class EventRegistry {
     for (const [from, fn] of Object.entries(definition.upcasters ?? {})) {
       const n = Number(from);
       if (!Number.isInteger(n) || n < 1 || n >= version) {
-        throw new RangeError(`Event type "${type}": upcaster from version ${from} is outside 1..${version - 1}`);
+        throw new RangeError(
+          `Event type "${type}": upcaster from version ${from} is outside 1..${version - 1}`,
+        );
       }
       upcasters.set(n, fn);
     }
@@ -53,7 +58,11 @@ export class EventRegistry {
   }
 
   /** Validates `data` for `type` if it has a schema; returns the (possibly transformed) value. */
-  async validate(type: string, data: unknown, at: ReadonlyArray<string | number>): Promise<unknown> {
+  async validate(
+    type: string,
+    data: unknown,
+    at: ReadonlyArray<string | number>,
+  ): Promise<unknown> {
     const schema = this.#types.get(type)?.schema;
     if (!schema) return data;
     return validate(schema, data, { what: `data for event type "${type}"`, at });

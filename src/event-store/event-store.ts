@@ -28,7 +28,11 @@ import type { SubscribeOptions, Subscription, SubscriptionHandler } from './subs
  *   will commit later, so a reader that resumes after position `p` never misses an event.
  */
 export interface EventStore {
-  appendToStream(streamId: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  appendToStream(
+    streamId: string,
+    events: readonly NewEvent[],
+    options?: AppendOptions,
+  ): Promise<AppendResult>;
 
   /**
    * Reads one stream, paging through it lazily. Throws `StreamNotFoundError` (on first

@@ -29,9 +29,14 @@ export function assertValidExpectedVersion(expected: unknown): asserts expected 
  * numbering continues after the last version ever written); any other number conflicts,
  * because whoever read that version read a stream that has since been deleted.
  */
-export function checkExpectedVersion(streamId: string, expected: ExpectedVersion, head: StreamHead | undefined): void {
+export function checkExpectedVersion(
+  streamId: string,
+  expected: ExpectedVersion,
+  head: StreamHead | undefined,
+): void {
   if (head?.state === 'tombstoned') throw new StreamDeletedError(streamId);
-  const exists = head !== undefined && head.state === 'active';
+  // A stream that only has metadata (set before its first event) does not exist yet.
+  const exists = head !== undefined && head.state === 'active' && head.version > 0;
   const version = head?.version ?? 0;
   const actual = exists ? version : 0;
   switch (expected) {

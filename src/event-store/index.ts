@@ -4,8 +4,18 @@ export type { EventStoreDriver } from './driver.js';
 export { createEventStore, type EventStoreOptions } from './create-event-store.js';
 export { createMemoryEventStore, MemoryEventStoreDriver } from './memory-event-store.js';
 export { EventRegistry, type EventTypeDefinition, type Upcaster } from './event-registry.js';
-export { decodeEvent, prepareEvents, type EventRow, type PreparedEvent, type PrepareContext } from './event-codec.js';
-export { checkExpectedVersion, assertValidExpectedVersion, type StreamHead } from './expected-version.js';
+export {
+  decodeEvent,
+  prepareEvents,
+  type EventRow,
+  type PreparedEvent,
+  type PrepareContext,
+} from './event-codec.js';
+export {
+  checkExpectedVersion,
+  assertValidExpectedVersion,
+  type StreamHead,
+} from './expected-version.js';
 export { DEFAULT_LIMITS, assertValidStreamId, type EventStoreLimits } from './limits.js';
 export { MemoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
 export {
@@ -17,4 +27,10 @@ export {
   type SubscriptionSource,
   type SubscriptionStatus,
 } from './subscription.js';
-export { everyNEvents, MemorySnapshotStore, type Snapshot, type SnapshotPolicy, type SnapshotStore } from './snapshot-store.js';
+export {
+  everyNEvents,
+  MemorySnapshotStore,
+  type Snapshot,
+  type SnapshotPolicy,
+  type SnapshotStore,
+} from './snapshot-store.js';

@@ -16,7 +16,10 @@ export const DEFAULT_LIMITS: EventStoreLimits = {
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
-export function assertValidStreamId(streamId: unknown, limits: EventStoreLimits = DEFAULT_LIMITS): asserts streamId is string {
+export function assertValidStreamId(
+  streamId: unknown,
+  limits: EventStoreLimits = DEFAULT_LIMITS,
+): asserts streamId is string {
   const problem =
     typeof streamId !== 'string'
       ? `must be a string, got ${typeof streamId}`
@@ -27,5 +30,6 @@ export function assertValidStreamId(streamId: unknown, limits: EventStoreLimits 
           : CONTROL_CHARS.test(streamId)
             ? 'must not contain control characters'
             : undefined;
-  if (problem) throw new ValidationError('Invalid stream id', [{ path: ['streamId'], message: problem }]);
+  if (problem)
+    throw new ValidationError('Invalid stream id', [{ path: ['streamId'], message: problem }]);
 }

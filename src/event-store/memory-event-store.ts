@@ -6,7 +6,14 @@ import type { EventStoreDriver } from './driver.js';
 import type { EventRow, PreparedEvent } from './event-codec.js';
 import type { EventStore } from './event-store.js';
 import { checkExpectedVersion } from './expected-version.js';
-import type { AppendResult, Direction, EventFilter, ExpectedVersion, StreamInfo, StreamMetadata } from './types.js';
+import type {
+  AppendResult,
+  Direction,
+  EventFilter,
+  ExpectedVersion,
+  StreamInfo,
+  StreamMetadata,
+} from './types.js';
 
 interface MemoryStream {
   info: StreamInfo;
@@ -31,10 +38,18 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
 
   constructor(private readonly clock: Clock = systemClock) {}
 
-  async append(streamId: string, events: readonly PreparedEvent[], expected: ExpectedVersion): Promise<AppendResult> {
+  async append(
+    streamId: string,
+    events: readonly PreparedEvent[],
+    expected: ExpectedVersion,
+  ): Promise<AppendResult> {
     const stream = this.#streams.get(streamId);
     checkExpectedVersion(streamId, expected, stream?.info);
-    if (events.length === 0) return { nextExpectedVersion: stream?.info.state === 'active' ? stream.info.version : 0, positions: [] };
+    if (events.length === 0)
+      return {
+        nextExpectedVersion: stream?.info.state === 'active' ? stream.info.version : 0,
+        positions: [],
+      };
     for (const event of events) {
       if (this.#ids.has(event.id)) throw new DuplicateEventIdError(event.id);
     }
@@ -74,7 +89,12 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
     return stream ? cloneInfo(stream.info) : undefined;
   }
 
-  async readStreamRows(streamId: string, fromVersion: number, direction: Direction, limit: number): Promise<EventRow[]> {
+  async readStreamRows(
+    streamId: string,
+    fromVersion: number,
+    direction: Direction,
+    limit: number,
+  ): Promise<EventRow[]> {
     const stream = this.#streams.get(streamId);
     if (!stream) return [];
     // After a tombstone the array is empty; versions otherwise map straight to indexes.
@@ -95,7 +115,9 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
       if (matches(row, filter)) rows.push(row);
     }
     const isEnd = index >= this.#log.length;
-    const scannedUpTo = isEnd ? Math.max(after, this.#position) : (this.#log[index - 1]?.globalPosition ?? after);
+    const scannedUpTo = isEnd
+      ? Math.max(after, this.#position)
+      : (this.#log[index - 1]?.globalPosition ?? after);
     return { rows, scannedUpTo, isEnd };
   }
 
@@ -103,7 +125,12 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
     return this.#position;
   }
 
-  async listStreams(options: { prefix?: string; after?: string; limit: number; includeDeleted: boolean }): Promise<StreamInfo[]> {
+  async listStreams(options: {
+    prefix?: string;
+    after?: string;
+    limit: number;
+    includeDeleted: boolean;
+  }): Promise<StreamInfo[]> {
     const ids = [...this.#streams.keys()].sort();
     const out: StreamInfo[] = [];
     for (const id of ids) {
@@ -124,7 +151,11 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
     stream.info.updatedAt = now;
   }
 
-  async deleteStream(streamId: string, expected: ExpectedVersion, mode: 'soft' | 'tombstone'): Promise<void> {
+  async deleteStream(
+    streamId: string,
+    expected: ExpectedVersion,
+    mode: 'soft' | 'tombstone',
+  ): Promise<void> {
     const stream = this.#streams.get(streamId);
     checkExpectedVersion(streamId, expected, stream?.info);
     const now = this.clock.now();
@@ -165,7 +196,8 @@ export function createMemoryEventStore(options: EventStoreOptions = {}): EventSt
 function matches(row: EventRow, filter: EventFilter | undefined): boolean {
   if (!filter) return true;
   if (filter.types && !filter.types.includes(row.type)) return false;
-  if (filter.streamPrefix !== undefined && !row.streamId.startsWith(filter.streamPrefix)) return false;
+  if (filter.streamPrefix !== undefined && !row.streamId.startsWith(filter.streamPrefix))
+    return false;
   return true;
 }
 
@@ -182,5 +214,10 @@ function lowerBound(log: readonly EventRow[], after: number): number {
 }
 
 function cloneInfo(info: StreamInfo): StreamInfo {
-  return { ...info, metadata: structuredClone(info.metadata), createdAt: new Date(info.createdAt), updatedAt: new Date(info.updatedAt) };
+  return {
+    ...info,
+    metadata: structuredClone(info.metadata),
+    createdAt: new Date(info.createdAt),
+    updatedAt: new Date(info.updatedAt),
+  };
 }

@@ -15,7 +15,10 @@ export interface Snapshot<S = unknown> {
 }
 
 export interface SnapshotStore {
-  load<S = unknown>(streamId: string, options?: { stateVersion?: number }): Promise<Snapshot<S> | undefined>;
+  load<S = unknown>(
+    streamId: string,
+    options?: { stateVersion?: number },
+  ): Promise<Snapshot<S> | undefined>;
   /** Keeps the snapshot unless a newer one (higher `version`) is already stored. */
   save<S>(snapshot: Snapshot<S>): Promise<void>;
   delete(streamId: string): Promise<void>;
@@ -23,7 +26,11 @@ export interface SnapshotStore {
 
 /** Decides after a save whether to take a snapshot. */
 export interface SnapshotPolicy {
-  shouldSnapshot(change: { previousVersion: number; newVersion: number; lastSnapshotVersion: number | undefined }): boolean;
+  shouldSnapshot(change: {
+    previousVersion: number;
+    newVersion: number;
+    lastSnapshotVersion: number | undefined;
+  }): boolean;
 }
 
 /**
@@ -31,19 +38,25 @@ export interface SnapshotPolicy {
  * one, so a save of several events cannot jump over the boundary and never snapshot.
  */
 export function everyNEvents(n: number): SnapshotPolicy {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`everyNEvents: n must be an integer >= 1, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new RangeError(`everyNEvents: n must be an integer >= 1, got ${n}`);
   return {
-    shouldSnapshot: ({ previousVersion, newVersion }) => Math.floor(newVersion / n) > Math.floor(previousVersion / n),
+    shouldSnapshot: ({ previousVersion, newVersion }) =>
+      Math.floor(newVersion / n) > Math.floor(previousVersion / n),
   };
 }
 
 export class MemorySnapshotStore implements SnapshotStore {
   readonly #snapshots = new Map<string, Snapshot>();
 
-  async load<S = unknown>(streamId: string, options: { stateVersion?: number } = {}): Promise<Snapshot<S> | undefined> {
+  async load<S = unknown>(
+    streamId: string,
+    options: { stateVersion?: number } = {},
+  ): Promise<Snapshot<S> | undefined> {
     const snapshot = this.#snapshots.get(streamId);
     if (!snapshot) return undefined;
-    if (options.stateVersion !== undefined && snapshot.stateVersion !== options.stateVersion) return undefined;
+    if (options.stateVersion !== undefined && snapshot.stateVersion !== options.stateVersion)
+      return undefined;
     return structuredClone(snapshot) as Snapshot<S>;
   }
 

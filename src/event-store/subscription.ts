@@ -7,7 +7,10 @@ export interface SubscriptionContext {
   signal: AbortSignal;
 }
 
-export type SubscriptionHandler = (event: RecordedEvent, context: SubscriptionContext) => void | Promise<void>;
+export type SubscriptionHandler = (
+  event: RecordedEvent,
+  context: SubscriptionContext,
+) => void | Promise<void>;
 
 export interface SubscribeOptions {
   /**
@@ -109,13 +112,23 @@ export class CatchUpSubscription implements Subscription {
   waitForPosition(position: number, options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#position >= position) return Promise.resolve();
     if (this.#status === 'failed' || this.#status === 'stopped') {
-      return Promise.reject(new SubscriptionError(this.name, this.#position, `Subscription "${this.name}" is ${this.#status}`));
+      return Promise.reject(
+        new SubscriptionError(
+          this.name,
+          this.#position,
+          `Subscription "${this.name}" is ${this.#status}`,
+        ),
+      );
     }
     const { timeoutMs = 30_000 } = options;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new TimeoutError(`Subscription "${this.name}" did not reach position ${position} within ${timeoutMs} ms (at ${this.#position})`));
+        reject(
+          new TimeoutError(
+            `Subscription "${this.name}" did not reach position ${position} within ${timeoutMs} ms (at ${this.#position})`,
+          ),
+        );
       }, timeoutMs);
       const waiter: Waiter = {
         position,
@@ -185,7 +198,12 @@ export class CatchUpSubscription implements Subscription {
       const failure =
         error instanceof SubscriptionError
           ? error
-          : new SubscriptionError(this.name, this.#position, `Subscription "${this.name}" failed: ${String(error)}`, { cause: error });
+          : new SubscriptionError(
+              this.name,
+              this.#position,
+              `Subscription "${this.name}" failed: ${String(error)}`,
+              { cause: error },
+            );
       this.#finish('failed', failure);
       throw failure;
     }
@@ -232,7 +250,13 @@ export class CatchUpSubscription implements Subscription {
     this.#unlisten?.();
     const waiters = this.#waiters;
     this.#waiters = [];
-    const reason = error ?? new SubscriptionError(this.name, this.#position, `Subscription "${this.name}" stopped at ${this.#position}`);
+    const reason =
+      error ??
+      new SubscriptionError(
+        this.name,
+        this.#position,
+        `Subscription "${this.name}" stopped at ${this.#position}`,
+      );
     for (const waiter of waiters) waiter.reject(reason);
   }
 }
