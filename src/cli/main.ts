@@ -1,0 +1,112 @@
+import { once } from 'node:events';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { registerEventsCommands } from './commands/events.js';
+import { registerStreamsCommands } from './commands/streams.js';
+import type { CommandRunner } from './context.js';
+import { debugDetails, describeFailure, ExitCode } from './errors.js';
+import type { WriteLine } from './format.js';
+import { DEFAULT_DB, openStore, parseDbTarget } from './open-store.js';
+import type { GlobalOptions } from './options.js';
+
+/** Runs the `causeway` command line (`argv` as in `process.argv`) and returns its exit code. */
+export async function runCli(argv: readonly string[]): Promise<ExitCode> {
+  const write = lineWriter(process.stdout);
+  const note = (line: string) => void process.stderr.write(`${line}\n`);
+  const run: CommandRunner = async (command, body) => {
+    const { db, json } = command.optsWithGlobals<GlobalOptions>();
+    const store = await openStore(parseDbTarget(db));
+    try {
+      await body({ store, json: json === true, write, note });
+    } finally {
+      await store.close();
+    }
+  };
+
+  const program = buildProgram(run);
+  try {
+    await program.parseAsync([...argv]);
+    return ExitCode.Ok;
+  } catch (error) {
+    if (error instanceof CommanderError) return commanderExitCode(error);
+    if (error instanceof BrokenPipe) return ExitCode.Ok;
+    const failure = describeFailure(error);
+    note(`error: ${failure.message}`);
+    if (failure.hint !== undefined) note(`hint: ${failure.hint}`);
+    if (process.env['CAUSEWAY_DEBUG'] === '1') note(debugDetails(error));
+    return failure.exitCode;
+  }
+}
+
+function buildProgram(run: CommandRunner): Command {
+  const program = new Command('causeway')
+    .description('Inspect a Causeway event store: streams, events, live tail.')
+    .version(packageVersion())
+    .addOption(
+      new Option('--db <sqlite-file | postgres-url>', 'the store to open')
+        .env('CAUSEWAY_DB')
+        .default(DEFAULT_DB),
+    )
+    .option('--json', 'one JSON object per line instead of a table')
+    // Subcommand help then lists --db and --json too: they are accepted after the subcommand.
+    .configureHelp({ showGlobalOptions: true })
+    // Throw instead of exiting, so every failure goes through one exit-code mapping.
+    .exitOverride()
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok, 1 runtime error (store unreachable, stream missing…), 2 usage error.',
+    );
+  registerStreamsCommands(program, run);
+  registerEventsCommands(program, run);
+  return program;
+}
+
+/**
+ * Commander has already printed its message (and the usage, via `showHelpAfterError`);
+ * what is left is the code. Help and version asked for on purpose are successes.
+ */
+function commanderExitCode(error: CommanderError): ExitCode {
+  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+    return ExitCode.Ok;
+  }
+  return ExitCode.UsageError;
+}
+
+class BrokenPipe extends Error {}
+
+/** Waits for `drain` so a large read into a slow pipe does not pile up in memory. */
+function lineWriter(stream: NodeJS.WriteStream): WriteLine {
+  let closed = false;
+  // `causeway events tail | head` closes the pipe early: stop quietly instead of crashing.
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    closed = true;
+  });
+  return async (line) => {
+    if (closed) throw new BrokenPipe();
+    if (!stream.write(`${line}\n`)) await once(stream, 'drain');
+  };
+}
+
+function packageVersion(): string {
+  // Two levels up from both src/cli/ and dist/cli/.
+  const raw = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(raw) as { version: string }).version;
+}
+
+/** True when this file is the process entry (`node src/cli/main.ts`), not imported by bin/. */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await runCli(process.argv);
+}
