@@ -61,6 +61,7 @@ export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf '[services] %s\n' "$*"; }
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1fs", b - a }'; }
 warn() { printf '[services] WARNING: %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -211,9 +212,24 @@ spawn() {
   [[ -f $lf ]] && mv -f "$lf" "$lf.1"
   rm -f "$pf"
   # (fd 9 is the services.sh lock: daemons must not inherit it)
+  # shellcheck disable=SC2016 # $$/$0/$@ belong to the inner shell
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pf" "$@" </dev/null >"$lf" 2>&1 9>&- &
   for i in $(seq 1 50); do [[ -s $pf ]] && return 0; sleep 0.1; done
   die "$name: could not start $1"
+}
+
+# ports_free SVC PORT...: fail early, naming the holder, if something else listens there
+ports_free() {
+  local svc=$1 port holder
+  shift
+  for port in "$@"; do
+    holder=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(([^)]*))' | head -1 || true)
+    if [[ -n $holder || -n $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then
+      printf '[services] ERROR: %s: port %s is already taken by %s, which does not answer as %s\n' \
+        "$svc" "$port" "${holder:-another process}" "$svc" >&2
+      exit 1
+    fi
+  done
 }
 
 pid_alive() { local pid; pid=$(cat "$1" 2>/dev/null || true); [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }
@@ -270,7 +286,7 @@ pg_cluster_status() { # prints online|down|"" (no cluster)
 }
 
 up_postgres() {
-  local ver conf_dir conf want status started=0
+  local ver conf_dir conf want status
   ver=$(pg_version)
   [[ -n $ver ]] || die "postgres: no server binaries under /usr/lib/postgresql"
   if [[ -z $(pg_cluster_status "$ver") ]]; then
@@ -303,7 +319,6 @@ max_connections = 300
   else
     log "postgres: starting cluster $ver/main..."
     pg_ctlcluster "$ver" main start >>"$LOGS/postgres-setup.log" 2>&1 9>&- || fail_log postgres "pg_ctlcluster start failed"
-    started=1
     echo "$ver" >"$RUN/postgres.started"
   fi
   # wait for the local socket, then make the default URL work (idempotent)
@@ -340,13 +355,14 @@ down_postgres() {
 up_redis() {
   mkdir -p "$STATE/redis"
   if ! pid_alive "$RUN/redis.pid"; then
+    ports_free redis 6379
     log "redis: starting..."
     [[ -f $LOGS/redis.log ]] && mv -f "$LOGS/redis.log" "$LOGS/redis.log.1"
     rm -f "$RUN/redis.pid"
     # a test cache: no RDB snapshots, no AOF
     redis-server --bind 127.0.0.1 --port 6379 --daemonize yes \
       --pidfile "$RUN/redis.pid" --logfile "$LOGS/redis.log" --dir "$STATE/redis" \
-      --save '' --appendonly no </dev/null >>"$LOGS/redis.log" 2>&1 9>&- || fail_log redis "redis-server failed to start"
+      --save '' --appendonly no </dev/null >/dev/null 2>>"$LOGS/redis-start.log" 9>&- || fail_log redis "redis-server failed to start (stderr in $LOGS/redis-start.log)"
     local i
     for i in $(seq 1 50); do [[ -s $RUN/redis.pid ]] && break; sleep 0.1; done
   fi
@@ -360,7 +376,8 @@ RABBIT_MARK="# managed by Causeway scripts/services.sh"
 # write_managed FILE CONTENT: (re)write a config file we own; never clobber a foreign one
 write_managed() {
   local f=$1 content=$2
-  if [[ -f $f ]] && ! head -n 3 "$f" | grep -qF "$RABBIT_MARK"; then
+  # (Debian's postinst drops a rabbitmq-env.conf with only comments in it: that one is fair game)
+  if [[ -f $f ]] && ! head -n 3 "$f" | grep -qF "$RABBIT_MARK" && grep -qv '^[[:space:]]*\(#.*\)\{0,1\}$' "$f"; then
     warn "$f exists and was not written by services.sh; leaving it alone"
     return 0
   fi
@@ -395,6 +412,7 @@ rabbitmq_node_running() { # the Erlang node is registered with epmd
 up_rabbitmq() {
   rabbitmq_configure
   if ! rabbitmq_node_running; then
+    ports_free rabbitmq 5672 25672
     log "rabbitmq: starting node $RABBITMQ_NODE..."
     install -d -o rabbitmq -g rabbitmq /var/log/rabbitmq /var/lib/rabbitmq
     (cd / && rabbitmq-server -detached) </dev/null >"$LOGS/rabbitmq-start.log" 2>&1 9>&- ||
@@ -412,7 +430,12 @@ down_rabbitmq() {
   fi
   if rabbitmq_node_running; then
     log "rabbitmq: stopping..."
-    (cd / && timeout 60 rabbitmqctl -n "$RABBITMQ_NODE" stop) >>"$LOGS/rabbitmq-start.log" 2>&1 || warn "rabbitmq: rabbitmqctl stop failed"
+    # (a node started with Debian's default name rabbit@<hostname> is stopped too)
+    (cd / && { timeout 60 rabbitmqctl -n "$RABBITMQ_NODE" stop ||
+      timeout 60 rabbitmqctl -n "rabbit@$(hostname -s)" stop; }) >>"$LOGS/rabbitmq-start.log" 2>&1 ||
+      warn "rabbitmq: rabbitmqctl stop failed; see $LOGS/rabbitmq-start.log"
+    local i
+    for i in $(seq 1 60); do rabbitmq_node_running || break; sleep 0.5; done
   fi
   # epmd was started by the node; stop it if nothing else is registered
   if command -v epmd >/dev/null && ! ERL_EPMD_ADDRESS=127.0.0.1 epmd -names 2>/dev/null | grep -q '^name '; then
@@ -426,6 +449,7 @@ down_rabbitmq() {
 up_nats() {
   mkdir -p "$STATE/nats"
   if ! pid_alive "$RUN/nats.pid"; then
+    ports_free nats 4222 8222
     log "nats: starting (JetStream store $STATE/nats)..."
     spawn nats nats-server --addr 127.0.0.1 --port 4222 --http_port 8222 \
       --server_name causeway --jetstream --store_dir "$STATE/nats"
@@ -514,6 +538,7 @@ kafka_cluster_id() { # 16 random bytes, base64url without padding, as kafka-stor
 
 up_kafka() {
   if pid_alive "$RUN/kafka.pid"; then wait_for kafka "$RUN/kafka.pid"; return; fi
+  ports_free kafka 9092 9093
   kafka_fetch
   kafka_configure
   if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
@@ -535,6 +560,7 @@ MOTO_VENV=$STATE/moto-venv
 
 up_moto() {
   if pid_alive "$RUN/moto.pid"; then wait_for moto "$RUN/moto.pid"; return; fi
+  ports_free moto 4566
   if [[ ! -x $MOTO_VENV/bin/moto_server || $(cat "$MOTO_VENV/.causeway-spec" 2>/dev/null) != "$MOTO_SPEC" ]]; then
     log "moto: installing $MOTO_SPEC into .services/moto-venv (log: $LOGS/moto-install.log)..."
     rm -rf "$MOTO_VENV"
@@ -566,7 +592,11 @@ stop_pidfile() { # stop_pidfile SVC FORCE
     mapfile -t pids < <(ss -Hltnp "sport = :$(port_of "$svc")" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
   fi
   if ((${#pids[@]} == 0)); then
-    log "$svc: not running (nothing started by services.sh)"
+    if [[ -n $(ss -Hltn "sport = :$(port_of "$svc")" 2>/dev/null) ]]; then
+      log "$svc: not started by services.sh; leaving it running (down --force stops it)"
+    else
+      log "$svc: not running"
+    fi
     rm -f "$pf"
     return 0
   fi
@@ -594,25 +624,37 @@ lock_state() {
 cmd_up() {
   select_services "$@"
   lock_state
-  local t0=$SECONDS s addr v todo=() native=() deferred=() pids=() names=() failed=() pkgs
-  for s in "${SELECTED[@]}"; do
+  local t0=$EPOCHREALTIME s addr v todo=() native=() deferred=() pids=() names=() failed=() pkgs tmp i
+  # probe everything in parallel first: a warm `up` is then a few hundred ms
+  tmp=$(mktemp -d)
+  python >/dev/null -c '' # resolve the interpreter once, before forking
+  for i in "${!SELECTED[@]}"; do
+    s=${SELECTED[$i]}
+    probe_quiet "$s" "$(addr_of "$s")" >"$tmp/$i" &
+    pids+=($!)
+  done
+  for i in "${!SELECTED[@]}"; do
+    s=${SELECTED[$i]}
     addr=$(addr_of "$s")
+    if wait "${pids[$i]}"; then v=$(cat "$tmp/$i"); else v=; fi
     if is_external "$s"; then
-      if v=$(probe_quiet "$s" "$addr"); then
+      if [[ -n $v ]]; then
         log "$s: using $addr from \$$(env_var_of "$s") ($v); not provisioning"
       else
         warn "$s: \$$(env_var_of "$s")=$addr does not answer; not provisioning it (unset the variable to use a local one)"
         failed+=("$s")
       fi
-    elif v=$(probe_quiet "$s" "$addr"); then
+    elif [[ -n $v ]]; then
       log "$s: already up at $addr ($v)"
     else
       todo+=("$s")
     fi
   done
+  rm -rf "$tmp"
+  pids=()
   if ((${#todo[@]} == 0)); then
     ((${#failed[@]} == 0)) || die "not reachable: ${failed[*]}"
-    log "nothing to do ($((SECONDS - t0))s)"
+    log "nothing to do, all up ($(elapsed "$t0"))"
     return 0
   fi
 
@@ -651,9 +693,9 @@ cmd_up() {
     fi
   done
   if ((${#failed[@]})); then
-    die "FAILED: ${failed[*]} ($((SECONDS - t0))s)"
+    die "FAILED: ${failed[*]} ($(elapsed "$t0"))"
   fi
-  log "all requested services up in $((SECONDS - t0))s (connection settings: scripts/services.sh env)"
+  log "all requested services up in $(elapsed "$t0") (connection settings: scripts/services.sh env)"
 }
 
 cmd_down() {
@@ -701,7 +743,7 @@ version_note() { # extra words for the status line
 cmd_status() {
   select_services "$@"
   mkdir -p "$RUN"
-  local s addr v rc=0 lines=() pids=() i tmp
+  local s addr v rc=0 pids=() i tmp
   tmp=$(mktemp -d)
   # probe in parallel: a down service costs a connect timeout
   for i in "${!SELECTED[@]}"; do

@@ -6,7 +6,7 @@ usage: probe.py SERVICE ADDRESS
   rabbitmq amqp://user:pass@host:port[/vhost]   (reads the AMQP Connection.Start frame)
   nats     nats://host:port                       (reads the INFO line; requires JetStream)
   kafka    host:port[,host:port...]               (ApiVersions v0 round trip)
-  moto     http://host:port                       (SQS ListQueues over HTTP)
+  moto     http://host:port                       (SQS ListQueues + SNS ListTopics, SigV4-scoped)
 
 Prints a short version/description and exits 0 when the service answers,
 prints a reason to stderr and exits 1 otherwise.
@@ -50,8 +50,12 @@ def recv_line(s):
     return buf[:-2]
 
 
+def split(url, scheme):
+    return urllib.parse.urlsplit(url if "://" in url else scheme + "://" + url)
+
+
 def probe_redis(url):
-    u = urllib.parse.urlsplit(url)
+    u = split(url, "redis")
     with connect(u.hostname or "127.0.0.1", u.port or 6379) as s:
         if u.password:
             user = urllib.parse.unquote(u.username or "")
@@ -126,7 +130,7 @@ def amqp_table(data):
 
 
 def probe_rabbitmq(url):
-    u = urllib.parse.urlsplit(url)
+    u = split(url, "amqp")
     with connect(u.hostname or "127.0.0.1", u.port or 5672) as s:
         s.sendall(b"AMQP\x00\x00\x09\x01")
         ftype, _chan, size = struct.unpack(">BHI", recv_exact(s, 7))
@@ -142,7 +146,7 @@ def probe_rabbitmq(url):
 
 
 def probe_nats(url):
-    u = urllib.parse.urlsplit(url if "://" in url else "nats://" + url)
+    u = split(url, "nats")
     with connect(u.hostname or "127.0.0.1", u.port or 4222) as s:
         line = recv_line(s)
         if not line.startswith(b"INFO "):
@@ -174,17 +178,29 @@ def probe_kafka(brokers):
     return "%d APIs" % n
 
 
-def probe_moto(url):
-    base = url.rstrip("/")
-    req = urllib.request.Request(base + "/?Action=ListQueues", method="GET")
+def aws_query(base, service, body):
+    # moto does not verify signatures, but routes on the SigV4 credential scope
+    auth = ("AWS4-HMAC-SHA256 Credential=test/20200101/us-east-1/%s/aws4_request, "
+            "SignedHeaders=host, Signature=0" % service)
+    req = urllib.request.Request(
+        base + "/", data=body.encode(), method="POST",
+        headers={"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"})
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
-            if r.status != 200:
-                raise RuntimeError("HTTP %d" % r.status)
-            server = r.headers.get("Server", "")
-            return server or "ok"
+            return r.headers.get("Server", ""), r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
-        raise RuntimeError("HTTP %d" % e.code)
+        raise RuntimeError("%s: HTTP %d" % (service, e.code))
+
+
+def probe_moto(url):
+    base = url.rstrip("/")
+    server, body = aws_query(base, "sqs", "Action=ListQueues&Version=2012-11-05")
+    if "ListQueuesResponse" not in body and "QueueUrls" not in body:
+        raise RuntimeError("sqs: unexpected ListQueues answer: " + body[:120])
+    _, body = aws_query(base, "sns", "Action=ListTopics&Version=2010-03-31")
+    if "ListTopicsResponse" not in body:
+        raise RuntimeError("sns: unexpected ListTopics answer: " + body[:120])
+    return server or "SQS+SNS ok"
 
 
 PROBES = {
