@@ -1,0 +1,352 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool, QueryResultRow } from 'pg';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { StoreClosedError } from '../../core/errors.js';
+import { deserializeJson, serializeJson } from '../../core/serializer.js';
+import { createEventStore, type EventStoreOptions } from '../../event-store/create-event-store.js';
+import type { EventStoreDriver } from '../../event-store/driver.js';
+import type { EventRow, PreparedEvent } from '../../event-store/event-codec.js';
+import type { EventStore } from '../../event-store/event-store.js';
+import type {
+  AppendResult,
+  Direction,
+  EventFilter,
+  ExpectedVersion,
+  StreamInfo,
+  StreamMetadata,
+  StreamState,
+} from '../../event-store/types.js';
+import { expectedVersionError, runAppend } from './postgres-append.js';
+import { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
+import {
+  openConnection,
+  sqlState,
+  toStoreError,
+  type PostgresConnection,
+  type PostgresConnectionOptions,
+} from './postgres-connection.js';
+import { NotificationListener } from './postgres-listener.js';
+import { migratePostgresSchema, schemaIdentity, type SchemaIdentity } from './postgres-schema.js';
+
+export interface PostgresEventStoreOptions extends EventStoreOptions, PostgresConnectionOptions {
+  /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
+  migrate?: boolean;
+}
+
+type EventRecord = {
+  global_position: string;
+  id: string;
+  stream_id: string;
+  stream_version: string;
+  type: string;
+  source: string;
+  subject: string;
+  time: Date;
+  datacontenttype: string;
+  data: string;
+  metadata: string;
+  schema_version: number;
+};
+
+type StreamRecord = {
+  stream_id: string;
+  version: string;
+  state: StreamState;
+  metadata: string;
+  created_at: Date;
+  updated_at: Date;
+};
+
+const EVENT_COLUMNS = `global_position, id, stream_id, stream_version, type, source, subject,
+  time, datacontenttype, data::text AS data, metadata::text AS metadata, schema_version`;
+const STREAM_COLUMNS =
+  'stream_id, version, state, metadata::text AS metadata, created_at, updated_at';
+
+/**
+ * The event store on PostgreSQL. Appends and pages of the global log are single calls to the
+ * PL/pgSQL functions in `postgres-sql.ts`, which also explains why a reader never skips an
+ * event of a transaction that commits late.
+ */
+export class PostgresEventStoreDriver implements EventStoreDriver {
+  readonly kind = 'postgres';
+  readonly address: string;
+  readonly checkpoints: PostgresCheckpointStore;
+  readonly identity: SchemaIdentity;
+  readonly #connection: PostgresConnection;
+  readonly #clock: Clock;
+  readonly #listener: NotificationListener;
+  /** Sent as the NOTIFY payload so our own LISTEN connection can skip what we announced. */
+  readonly #instance = randomUUID();
+  #announcing: Promise<void> | undefined;
+  #announceAgain = false;
+  #closed = false;
+
+  constructor(
+    options: Omit<PostgresEventStoreOptions, keyof EventStoreOptions> & { clock?: Clock } = {},
+  ) {
+    this.identity = schemaIdentity(options.schema);
+    this.#connection = openConnection(options);
+    this.address = this.#connection.address;
+    this.#clock = options.clock ?? systemClock;
+    this.checkpoints = new PostgresCheckpointStore(
+      this.#connection.pool,
+      this.identity,
+      this.address,
+    );
+    this.#listener = new NotificationListener(
+      this.#connection.clientConfig,
+      this.identity.channel,
+      this.#instance,
+    );
+  }
+
+  /** The pool the store queries, for running your own statements in the same database. */
+  get pool(): Pool {
+    return this.#connection.pool;
+  }
+
+  /** Creates or upgrades the schema; see `migratePostgresSchema`. */
+  async migrate(): Promise<void> {
+    await this.#run(() => migratePostgresSchema(this.#connection.pool, this.identity.schema));
+  }
+
+  async append(
+    streamId: string,
+    events: readonly PreparedEvent[],
+    expected: ExpectedVersion,
+  ): Promise<AppendResult> {
+    const result = await this.#run(() =>
+      runAppend(
+        this.#connection.pool,
+        this.identity,
+        streamId,
+        events,
+        expected,
+        this.#clock.now(),
+        false,
+      ),
+    );
+    if (events.length > 0) this.#announce();
+    return result;
+  }
+
+  /**
+   * Wakes subscribers after a commit: ours directly, other processes' through one NOTIFY.
+   * The NOTIFY is sent after the append rather than inside it because PostgreSQL serializes
+   * the commits of notifying transactions behind one lock held across the WAL flush, which
+   * would undo group commit for concurrent writers. At most one NOTIFY is in flight; appends
+   * meanwhile coalesce into one more. It commits asynchronously: a lost wake-up costs a poll.
+   */
+  #announce(): void {
+    this.#listener.notify();
+    if (this.#announcing) {
+      this.#announceAgain = true;
+      return;
+    }
+    this.#announcing = (async () => {
+      do {
+        this.#announceAgain = false;
+        await this.#connection.pool
+          .query({
+            name: `${this.identity.statementPrefix}notify`,
+            text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+            values: [this.identity.channel, this.#instance],
+          })
+          .catch(() => undefined);
+      } while (this.#announceAgain && !this.#closed);
+      this.#announcing = undefined;
+    })();
+  }
+
+  async getStream(streamId: string): Promise<StreamInfo | undefined> {
+    const { rows } = await this.#query<StreamRecord>(
+      'get_stream',
+      `SELECT ${STREAM_COLUMNS} FROM ${this.identity.quoted}.causeway_streams WHERE stream_id = $1`,
+      [streamId],
+    );
+    return rows[0] && toStreamInfo(rows[0]);
+  }
+
+  async readStreamRows(
+    streamId: string,
+    fromVersion: number,
+    direction: Direction,
+    limit: number,
+  ): Promise<EventRow[]> {
+    const forwards = direction === 'forwards';
+    const { rows } = await this.#query<EventRecord>(
+      forwards ? 'read_stream_fwd' : 'read_stream_bwd',
+      `SELECT ${EVENT_COLUMNS} FROM ${this.identity.quoted}.causeway_events
+        WHERE stream_id = $1 AND stream_version ${forwards ? '>=' : '<='} $2
+        ORDER BY stream_version ${forwards ? 'ASC' : 'DESC'} LIMIT $3`,
+      [streamId, fromVersion, limit],
+    );
+    return rows.map(toEventRow);
+  }
+
+  async readAllRows(
+    after: number,
+    limit: number,
+    filter: EventFilter | undefined,
+  ): Promise<{ rows: EventRow[]; scannedUpTo: number; isEnd: boolean }> {
+    const { rows } = await this.#query<EventRecord>(
+      'read_all',
+      `SELECT * FROM ${this.identity.quoted}.causeway_read_all($1, $2, $3, $4)`,
+      [after, limit, filter?.types ?? null, filter?.streamPrefix ?? null],
+    );
+    // The first row carries the high-water mark the page was read under, nothing else.
+    const highWater = Number(rows[0]!.global_position);
+    const events = rows.slice(1).map(toEventRow);
+    const full = events.length === limit;
+    const scannedUpTo = full ? events.at(-1)!.globalPosition : Math.max(after, highWater);
+    return { rows: events, scannedUpTo, isEnd: !full };
+  }
+
+  async headPosition(): Promise<number> {
+    const { rows } = await this.#query<{ head: string }>(
+      'head',
+      `SELECT ${this.identity.quoted}.causeway_head() AS head`,
+      [],
+    );
+    return Number(rows[0]!.head);
+  }
+
+  async listStreams(options: {
+    prefix?: string;
+    after?: string;
+    limit: number;
+    includeDeleted: boolean;
+  }): Promise<StreamInfo[]> {
+    const values: unknown[] = [options.limit];
+    const where: string[] = [];
+    if (options.prefix !== undefined)
+      where.push(`starts_with(stream_id, $${values.push(options.prefix)})`);
+    if (options.after !== undefined) where.push(`stream_id > $${values.push(options.after)}`);
+    if (!options.includeDeleted) where.push(`state = 'active'`);
+    const { rows } = await this.#query<StreamRecord>(
+      undefined,
+      `SELECT ${STREAM_COLUMNS} FROM ${this.identity.quoted}.causeway_streams
+        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY stream_id LIMIT $1`,
+      values,
+    );
+    return rows.map(toStreamInfo);
+  }
+
+  async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
+    const now = this.#clock.now();
+    await this.#query(
+      'set_metadata',
+      `INSERT INTO ${this.identity.quoted}.causeway_streams
+         (stream_id, version, state, metadata, created_at, updated_at)
+       VALUES ($1, 0, 'active', $2::json, $3, $3)
+       ON CONFLICT (stream_id) DO UPDATE SET metadata = EXCLUDED.metadata, updated_at = EXCLUDED.updated_at`,
+      [streamId, serializeJson(metadata, `metadata of stream ${streamId}`), now],
+    );
+  }
+
+  async deleteStream(
+    streamId: string,
+    expected: ExpectedVersion,
+    mode: 'soft' | 'tombstone',
+  ): Promise<void> {
+    try {
+      await this.#query(
+        'delete_stream',
+        `SELECT ${this.identity.quoted}.causeway_delete_stream($1, $2, $3, $4)`,
+        [streamId, String(expected), mode, this.#clock.now()],
+      );
+    } catch (error) {
+      throw sqlState(error) === 'CW001' ? expectedVersionError(error, streamId, expected) : error;
+    }
+  }
+
+  onAppend(listener: () => void): () => void {
+    return this.#listener.add(listener);
+  }
+
+  /** The LISTEN connection, for tests of reconnection. */
+  get notifications(): NotificationListener {
+    return this.#listener;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#announcing;
+    await this.#listener.close();
+    if (this.#connection.ownsPool) await this.#connection.pool.end();
+  }
+
+  async #query<R extends QueryResultRow>(
+    name: string | undefined,
+    text: string,
+    values: unknown[],
+  ) {
+    return this.#run(() =>
+      this.#connection.pool.query<R>(
+        name === undefined
+          ? { text, values }
+          : { name: this.identity.statementPrefix + name, text, values },
+      ),
+    );
+  }
+
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreClosedError();
+    try {
+      return await operation();
+    } catch (error) {
+      throw toStoreError(error, this.address);
+    }
+  }
+}
+
+/**
+ * Opens (and by default migrates) a PostgreSQL event store. Connection problems surface here
+ * as `StoreUnavailableError`, not on the first append.
+ */
+export async function createPostgresEventStore(
+  options: PostgresEventStoreOptions = {},
+): Promise<EventStore> {
+  const driver = new PostgresEventStoreDriver(options);
+  try {
+    if (options.migrate ?? true) await driver.migrate();
+    else await driver.headPosition();
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
+  return createEventStore(driver, options);
+}
+
+function toEventRow(record: EventRecord): EventRow {
+  return {
+    id: record.id,
+    streamId: record.stream_id,
+    streamVersion: Number(record.stream_version),
+    globalPosition: Number(record.global_position),
+    type: record.type,
+    source: record.source,
+    subject: record.subject,
+    time: record.time,
+    datacontenttype: record.datacontenttype,
+    data: record.data,
+    metadata: record.metadata,
+    schemaVersion: record.schema_version,
+  };
+}
+
+function toStreamInfo(record: StreamRecord): StreamInfo {
+  return {
+    streamId: record.stream_id,
+    version: Number(record.version),
+    state: record.state,
+    metadata: deserializeJson(
+      record.metadata,
+      `metadata of stream ${record.stream_id}`,
+    ) as StreamMetadata,
+    createdAt: record.created_at,
+    updatedAt: record.updated_at,
+  };
+}

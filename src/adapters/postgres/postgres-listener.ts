@@ -1,0 +1,110 @@
+import pg from 'pg';
+import type { Client, ClientConfig } from 'pg';
+
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5_000;
+
+/**
+ * One dedicated connection that LISTENs on the store's channel and calls every registered
+ * listener when a commit is announced. It connects when the first listener arrives. When the
+ * connection drops it reconnects with exponential backoff; meanwhile subscriptions keep
+ * polling, and after reconnecting every listener is called once, because notifications sent
+ * while we were away are lost.
+ */
+export class NotificationListener {
+  readonly #config: ClientConfig;
+  readonly #channel: string;
+  /** Notifications carrying this payload come from our own process, already announced. */
+  readonly #ownPayload: string;
+  readonly #listeners = new Set<() => void>();
+  #client: Client | undefined;
+  #connecting: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #failures = 0;
+  #started = false;
+  #closed = false;
+
+  constructor(config: ClientConfig, channel: string, ownPayload: string) {
+    this.#config = config;
+    this.#channel = channel;
+    this.#ownPayload = ownPayload;
+  }
+
+  /** True while the LISTEN connection is up (for tests and health checks). */
+  get connected(): boolean {
+    return this.#client !== undefined && this.#connecting === undefined;
+  }
+
+  add(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    if (!this.#started && !this.#closed) {
+      this.#started = true;
+      this.#connect();
+    }
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Calls every listener now (used for commits made through this process). */
+  notify(): void {
+    for (const listener of [...this.#listeners]) listener();
+  }
+
+  /** Waits until listening (or the first attempt failed); for tests that need a live channel. */
+  async ready(): Promise<void> {
+    await this.#connecting;
+  }
+
+  /** Drops the connection as a network failure would; it reconnects by itself. */
+  simulateConnectionLoss(): void {
+    this.#client?.emit('error', new Error('simulated connection loss'));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#listeners.clear();
+    await this.#connecting;
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  #connect(): void {
+    const client = new pg.Client(this.#config);
+    this.#client = client;
+    client.on('notification', (message) => {
+      if (message.channel === this.#channel && message.payload !== this.#ownPayload) this.notify();
+    });
+    client.on('error', () => this.#lost(client));
+    client.on('end', () => this.#lost(client));
+    this.#connecting = (async () => {
+      try {
+        await client.connect();
+        await client.query(`LISTEN "${this.#channel}"`);
+        this.#failures = 0;
+        this.#connecting = undefined;
+        if (this.#closed) return;
+        this.notify();
+      } catch {
+        this.#connecting = undefined;
+        this.#lost(client);
+      }
+    })();
+  }
+
+  #lost(client: Client): void {
+    if (this.#client !== client) return;
+    this.#client = undefined;
+    client.end().catch(() => undefined);
+    if (this.#closed) return;
+    const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.#failures);
+    this.#failures++;
+    this.#timer = setTimeout(() => {
+      if (!this.#closed) this.#connect();
+    }, delay);
+    // A pending reconnect must not keep the process alive on its own.
+    this.#timer.unref();
+  }
+}

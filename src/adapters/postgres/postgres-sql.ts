@@ -1,0 +1,284 @@
+/**
+ * The DDL and PL/pgSQL of the PostgreSQL event store, per schema. The write and read paths
+ * live in functions so an append or a page of the global log is one round trip.
+ *
+ * Why no event is ever skipped (the "high-water mark" protocol):
+ * - A writer allocates its batch's global positions while holding the schema's allocation
+ *   lock K (a session-level advisory lock), and before releasing K takes a
+ *   transaction-level advisory lock on `inFlightBase + first position`. That lock lives
+ *   until the transaction commits or aborts, and PostgreSQL releases locks only after the
+ *   commit is visible to new snapshots.
+ * - A reader takes K (shared), reads the sequence's last value and the smallest in-flight
+ *   first position from `pg_locks`, and releases K. Every position below that smallest
+ *   in-flight one is committed or rolled back; the high-water mark is one less (or the
+ *   sequence's value when nothing is in flight). Rows are then read in a NEW statement (a new
+ *   snapshot) and never beyond the mark.
+ * Ordering by position while filtering on xids is not enough: a transaction may have had
+ * an xid long before it allocated positions, so xid order and position order differ.
+ */
+import type { SchemaIdentity } from './postgres-schema.js';
+
+/** The bits of an in-flight lock key that hold the position (about 8.8 trillion). */
+export const POSITION_BITS = 43n;
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql(identity: SchemaIdentity): string;
+}
+
+/** Applied in order, each once, inside one transaction under the migration lock. */
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: 'event store, checkpoints, snapshots', sql: eventStoreV1 },
+];
+
+function eventStoreV1(id: SchemaIdentity): string {
+  const s = id.quoted;
+  const k = id.allocationLock.toString();
+  const base = id.allocationLock.toString();
+  // pg_locks splits a bigint key into classid (high 32 bits) and objid (low 32 bits).
+  const classLow = (id.allocationLock >> 32n).toString();
+  const classHigh = ((id.allocationLock + (1n << POSITION_BITS) - 1n) >> 32n).toString();
+  const seq = `'${s}.causeway_position_seq'`;
+  return `
+CREATE SEQUENCE ${s}.causeway_position_seq AS bigint MINVALUE 1 START 1 CACHE 1 NO CYCLE;
+
+-- COLLATE "C": stream ids sort by code point, as the in-memory store sorts them, whatever
+-- the database's locale; it also lets LIKE 'prefix%' use the primary key.
+CREATE TABLE ${s}.causeway_streams (
+  stream_id text COLLATE "C" PRIMARY KEY,
+  version bigint NOT NULL,
+  state text NOT NULL CHECK (state IN ('active', 'soft_deleted', 'tombstoned')),
+  metadata json NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+-- data and metadata are json, not jsonb: json keeps the serialized text byte for byte (the
+-- codec's promise that every adapter stores the same bytes), accepts what JSON.stringify
+-- produces (jsonb rejects "\\u0000" and lone surrogates) and only validates on insert.
+CREATE TABLE ${s}.causeway_events (
+  global_position bigint PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  stream_id text COLLATE "C" NOT NULL,
+  stream_version bigint NOT NULL,
+  type text NOT NULL,
+  source text NOT NULL,
+  subject text NOT NULL,
+  time timestamptz NOT NULL,
+  datacontenttype text NOT NULL,
+  data json NOT NULL,
+  metadata json NOT NULL,
+  schema_version int NOT NULL,
+  UNIQUE (stream_id, stream_version)
+);
+
+CREATE TABLE ${s}.causeway_checkpoints (
+  name text PRIMARY KEY,
+  position bigint NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE ${s}.causeway_snapshots (
+  stream_id text COLLATE "C" PRIMARY KEY,
+  version bigint NOT NULL,
+  state_version int NOT NULL,
+  state json NOT NULL,
+  created_at timestamptz NOT NULL
+);
+
+-- The same rule as checkExpectedVersion in src/event-store/expected-version.ts. On a
+-- conflict the driver replays that function on the DETAIL ("state:version"), so callers get
+-- the kernel's own error; keep the two in step.
+CREATE FUNCTION ${s}.causeway_check_expected(p_expected text, p_state text, p_version bigint)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_exists boolean := coalesce(p_state = 'active' AND p_version > 0, false);
+  v_conflict boolean;
+BEGIN
+  IF p_state = 'tombstoned' THEN v_conflict := true;
+  ELSIF p_expected = 'any' THEN v_conflict := false;
+  ELSIF p_expected = 'no_stream' OR p_expected = '0' THEN v_conflict := v_exists;
+  ELSIF p_expected = 'stream_exists' THEN v_conflict := NOT v_exists;
+  ELSE v_conflict := NOT v_exists OR p_version <> p_expected::bigint;
+  END IF;
+  IF v_conflict THEN
+    RAISE EXCEPTION 'causeway: expected version % does not match the stream', p_expected
+      USING ERRCODE = 'CW001', DETAIL = coalesce(p_state, 'missing') || ':' || coalesce(p_version, 0);
+  END IF;
+END $fn$;
+
+-- Step 1 of the protocol, writer side. The exception block guarantees K is released even
+-- when the statement is cancelled while holding it (session locks outlive errors).
+CREATE FUNCTION ${s}.causeway_allocate(p_count int)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_first bigint;
+BEGIN
+  PERFORM pg_advisory_lock(${k});
+  BEGIN
+    v_first := nextval(${seq});
+    IF p_count > 1 THEN
+      PERFORM setval(${seq}, v_first + p_count - 1);
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(${base} + v_first);
+  EXCEPTION WHEN query_canceled OR others THEN
+    PERFORM pg_advisory_unlock(${k});
+    RAISE;
+  END;
+  PERFORM pg_advisory_unlock(${k});
+  RETURN v_first;
+END $fn$;
+
+-- Step 2, reader side: the safe high-water mark.
+CREATE FUNCTION ${s}.causeway_head()
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_last bigint;
+  v_called boolean;
+  v_min bigint;
+BEGIN
+  PERFORM pg_advisory_lock_shared(${k});
+  BEGIN
+    SELECT q.last_value, q.is_called INTO v_last, v_called FROM ${s}.causeway_position_seq q;
+    SELECT min((l.classid::bigint << 32) | l.objid::bigint) INTO v_min
+      FROM pg_catalog.pg_locks l
+     WHERE l.locktype = 'advisory' AND l.objsubid = 1
+       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+       AND l.classid::bigint BETWEEN ${classLow} AND ${classHigh}
+       AND ((l.classid::bigint << 32) | l.objid::bigint) > ${base};
+  EXCEPTION WHEN query_canceled OR others THEN
+    PERFORM pg_advisory_unlock_shared(${k});
+    RAISE;
+  END;
+  PERFORM pg_advisory_unlock_shared(${k});
+  IF v_min IS NOT NULL THEN
+    RETURN v_min - ${base} - 1;
+  END IF;
+  RETURN CASE WHEN v_called THEN v_last ELSE 0 END;
+END $fn$;
+
+-- One page of the global log. The first row carries only the high-water mark. VOLATILE on
+-- purpose: at READ COMMITTED each statement of a volatile function takes a new snapshot, so
+-- the rows are read after the mark was computed.
+CREATE FUNCTION ${s}.causeway_read_all(p_after bigint, p_limit int, p_types text[], p_prefix text)
+RETURNS TABLE (global_position bigint, id text, stream_id text, stream_version bigint,
+  type text, source text, subject text, "time" timestamptz, datacontenttype text, data text,
+  metadata text, schema_version int)
+LANGUAGE plpgsql VOLATILE AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_hwm bigint;
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'causeway: the global log must be read at READ COMMITTED, not %',
+      current_setting('transaction_isolation') USING ERRCODE = 'CW002';
+  END IF;
+  v_hwm := ${s}.causeway_head();
+  global_position := v_hwm;
+  RETURN NEXT;
+  IF v_hwm <= p_after THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT e.global_position, e.id, e.stream_id::text, e.stream_version, e.type, e.source,
+           e.subject, e.time, e.datacontenttype, e.data::text, e.metadata::text, e.schema_version
+      FROM ${s}.causeway_events e
+     WHERE e.global_position > p_after AND e.global_position <= v_hwm
+       AND (p_types IS NULL OR e.type = ANY (p_types))
+       AND (p_prefix IS NULL OR starts_with(e.stream_id, p_prefix))
+     ORDER BY e.global_position
+     LIMIT p_limit;
+END $fn$;
+
+-- The whole append in one statement: lock (or create) the stream row, check the expected
+-- version, allocate positions, insert, notify. Positions are allocated after the row lock so
+-- a writer waiting for its stream holds no position back.
+CREATE FUNCTION ${s}.causeway_append(p_stream_id text, p_expected text, p_now timestamptz,
+  p_notify boolean, p_ids text[], p_types text[], p_sources text[], p_subjects text[],
+  p_times timestamptz[], p_content_types text[], p_data text[], p_metadata text[],
+  p_schema_versions int[], OUT next_version bigint, OUT first_position bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_count int := coalesce(cardinality(p_ids), 0);
+  v_version bigint;
+  v_state text;
+BEGIN
+  LOOP
+    SELECT s.version, s.state INTO v_version, v_state
+      FROM ${s}.causeway_streams s WHERE s.stream_id = p_stream_id FOR UPDATE;
+    EXIT WHEN FOUND;
+    PERFORM ${s}.causeway_check_expected(p_expected, NULL, NULL);
+    IF v_count = 0 THEN
+      next_version := 0;
+      RETURN;
+    END IF;
+    INSERT INTO ${s}.causeway_streams (stream_id, version, state, metadata, created_at, updated_at)
+    VALUES (p_stream_id, v_count, 'active', '{}', p_now, p_now)
+    ON CONFLICT (stream_id) DO NOTHING;
+    IF FOUND THEN
+      v_version := 0;
+      EXIT;
+    END IF;
+    -- Another writer created the stream meanwhile: lock its row and check again.
+  END LOOP;
+  IF v_state IS NOT NULL THEN
+    PERFORM ${s}.causeway_check_expected(p_expected, v_state, v_version);
+    IF v_count = 0 THEN
+      next_version := CASE WHEN v_state = 'active' THEN v_version ELSE 0 END;
+      RETURN;
+    END IF;
+    UPDATE ${s}.causeway_streams
+       SET version = v_version + v_count, state = 'active', updated_at = p_now
+     WHERE stream_id = p_stream_id;
+  END IF;
+  first_position := ${s}.causeway_allocate(v_count);
+  INSERT INTO ${s}.causeway_events (global_position, id, stream_id, stream_version, type, source,
+    subject, time, datacontenttype, data, metadata, schema_version)
+  SELECT first_position + e.n - 1, e.id, p_stream_id, v_version + e.n, e.type, e.source,
+         e.subject, e.time, e.content_type, e.data::json, e.metadata::json, e.schema_version
+    FROM unnest(p_ids, p_types, p_sources, p_subjects, p_times, p_content_types, p_data,
+                p_metadata, p_schema_versions)
+         WITH ORDINALITY AS e(id, type, source, subject, time, content_type, data, metadata,
+                              schema_version, n);
+  IF p_notify THEN
+    PERFORM pg_notify('${id.channel}', '');
+  END IF;
+  next_version := v_version + v_count;
+END $fn$;
+
+-- Soft delete or tombstone after the same expected-version check. A missing stream is
+-- created first (as the in-memory store does), so the row can be locked and checked; a
+-- failed check rolls that back with everything else.
+CREATE FUNCTION ${s}.causeway_delete_stream(p_stream_id text, p_expected text, p_mode text,
+  p_now timestamptz)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_version bigint;
+  v_state text;
+BEGIN
+  INSERT INTO ${s}.causeway_streams (stream_id, version, state, metadata, created_at, updated_at)
+  VALUES (p_stream_id, 0, 'active', '{}', p_now, p_now)
+  ON CONFLICT (stream_id) DO NOTHING;
+  SELECT s.version, s.state INTO v_version, v_state
+    FROM ${s}.causeway_streams s WHERE s.stream_id = p_stream_id FOR UPDATE;
+  PERFORM ${s}.causeway_check_expected(p_expected, v_state, v_version);
+  IF p_mode = 'soft' THEN
+    -- Merge truncateBefore into the json metadata without a jsonb round trip (which would
+    -- reject some strings json accepts).
+    UPDATE ${s}.causeway_streams s
+       SET state = 'soft_deleted', updated_at = p_now,
+           metadata = (SELECT json_object_agg(m.key, m.value)
+                         FROM (SELECT j.key, j.value FROM json_each(s.metadata) j
+                                WHERE j.key <> 'truncateBefore'
+                               UNION ALL
+                               SELECT 'truncateBefore', to_json(v_version + 1)) m)
+     WHERE s.stream_id = p_stream_id;
+  ELSE
+    DELETE FROM ${s}.causeway_events e WHERE e.stream_id = p_stream_id;
+    UPDATE ${s}.causeway_streams s SET state = 'tombstoned', updated_at = p_now
+     WHERE s.stream_id = p_stream_id;
+  END IF;
+END $fn$;
+`;
+}
