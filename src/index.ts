@@ -5,7 +5,12 @@
 export * from './core/errors.js';
 export * from './core/envelope.js';
 export { newId } from './core/ids.js';
+export { currentContext, runWithContext, type MessageContext } from './core/context.js';
 export { systemClock, ManualClock, type Clock } from './core/clock.js';
 export { validate, type StandardSchemaV1 } from './core/schema.js';
 export { serializeJson, deserializeJson } from './core/serializer.js';
 export * from './event-store/index.js';
+export * from './domain/index.js';
+export { backoffDelay, retry, sleep, DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry.js';
+export * from './cqrs/index.js';
+export { MemoryIdempotencyStore, type IdempotencyRecord, type IdempotencyStore } from './messaging/idempotency-store.js';

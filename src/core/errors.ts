@@ -18,7 +18,12 @@ export type CausewayErrorCode =
   | 'SUBSCRIPTION_FAILED'
   | 'STORE_UNAVAILABLE'
   | 'STORE_CLOSED'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'DOMAIN_RULE'
+  | 'NO_HANDLER'
+  | 'HANDLER_ALREADY_REGISTERED'
+  | 'HANDLER_FAILED'
+  | 'UNAUTHORIZED';
 
 export interface CausewayErrorOptions {
   cause?: unknown;
@@ -217,6 +222,24 @@ export class TimeoutError extends CausewayError {
   }
 }
 
+/**
+ * A business rule refused the command (e.g. "only pending orders can be confirmed").
+ * Subclass it per rule; `rule` is the stable identifier clients match on.
+ */
+export class DomainError extends CausewayError {
+  constructor(
+    readonly rule: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super('DOMAIN_RULE', message);
+  }
+  override toJSON() {
+    return { ...super.toJSON(), rule: this.rule, details: this.details };
+  }
+}
+
+export const isDomainError = hasCode('DOMAIN_RULE') as (v: unknown) => v is DomainError;
 export const isConcurrencyError = hasCode('CONCURRENCY') as (v: unknown) => v is ConcurrencyError;
 export const isStreamNotFoundError = hasCode('STREAM_NOT_FOUND') as (
   v: unknown,

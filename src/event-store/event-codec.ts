@@ -3,6 +3,7 @@ import { EventTooLargeError, ValidationError, type ValidationIssue } from '../co
 import { newId } from '../core/ids.js';
 import { deserializeJson, serializeJson } from '../core/serializer.js';
 import type { Clock } from '../core/clock.js';
+import { currentContext, type MessageContext } from '../core/context.js';
 import type { EventRegistry } from './event-registry.js';
 import type { EventStoreLimits } from './limits.js';
 import type { NewEvent, RecordedEvent } from './types.js';
@@ -69,6 +70,7 @@ export async function prepareEvents(
   const seenIds = new Set<string>();
   const prepared: PreparedEvent[] = [];
   const now = context.clock.now();
+  const ambient = currentContext();
 
   for (const [index, event] of events.entries()) {
     const at = ['events', index];
@@ -147,7 +149,7 @@ export async function prepareEvents(
     }
     const dataJson = serializeJson(data, `data of event ${index} (${event.type})`);
     const metadataJson = serializeJson(
-      encodeMetadata(event),
+      encodeMetadata(event, ambient),
       `metadata of event ${index} (${event.type})`,
     );
     const size = encoder.encode(dataJson).length + encoder.encode(metadataJson).length;
@@ -183,13 +185,28 @@ interface StoredMetadata {
   metadata?: Record<string, unknown>;
 }
 
-function encodeMetadata(event: NewEvent): StoredMetadata {
+/**
+ * Extension attributes and metadata as stored. Whatever the event leaves unset is taken from
+ * the ambient message context (the command being handled): its id becomes the causation,
+ * its correlation id and user flow through. Values set on the event always win.
+ */
+function encodeMetadata(event: NewEvent, ambient: MessageContext | undefined): StoredMetadata {
   const out: StoredMetadata = {};
+  const inherited: Partial<Record<(typeof EXTENSION_ATTRIBUTES)[number], string | undefined>> = {
+    correlationid: ambient?.correlationId,
+    causationid: ambient?.messageId,
+    traceparent: ambient?.traceparent,
+  };
   for (const name of EXTENSION_ATTRIBUTES) {
-    const value = event[name];
+    const value = event[name] ?? inherited[name];
     if (value !== undefined) out[name] = value;
   }
-  if (event.metadata && Object.keys(event.metadata).length > 0) out.metadata = event.metadata;
+  const metadata = {
+    ...(ambient?.userId === undefined ? {} : { userId: ambient.userId }),
+    ...ambient?.metadata,
+    ...event.metadata,
+  };
+  if (Object.keys(metadata).length > 0) out.metadata = metadata;
   return out;
 }
 

@@ -28,3 +28,5 @@ export async function eventually(
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
+
+export { aggregateSpec, deciderSpec } from './given-when-then.js';

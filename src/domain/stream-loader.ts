@@ -1,0 +1,78 @@
+import { isStreamNotFoundError } from '../core/errors.js';
+import type { EventStore } from '../event-store/event-store.js';
+import type { SnapshotPolicy, SnapshotStore } from '../event-store/snapshot-store.js';
+import type { RecordedEvent } from '../event-store/types.js';
+
+export interface SnapshotSettings {
+  store: SnapshotStore;
+  policy: SnapshotPolicy;
+  /** Bump when the state's shape changes: snapshots of another shape are ignored. Default 1. */
+  stateVersion?: number;
+}
+
+export interface LoadedState<S> {
+  state: S;
+  /** Stream version the state includes; 0 for a new stream. */
+  version: number;
+  /** Version of the snapshot the load started from, if any. */
+  snapshotVersion: number | undefined;
+}
+
+/**
+ * Loads a state by starting from the newest usable snapshot, then folding the events after
+ * it. A missing (or soft-deleted) stream loads as the initial state at version 0.
+ */
+export async function loadState<S>(
+  store: EventStore,
+  streamId: string,
+  initial: () => S,
+  fold: (state: S, event: RecordedEvent) => S,
+  snapshots: SnapshotSettings | undefined,
+): Promise<LoadedState<S>> {
+  const snapshot = snapshots
+    ? await snapshots.store.load<S>(streamId, { stateVersion: snapshots.stateVersion ?? 1 })
+    : undefined;
+  let state = snapshot ? snapshot.state : initial();
+  let version = snapshot?.version ?? 0;
+  try {
+    for await (const event of store.readStream(streamId, { from: version + 1 })) {
+      state = fold(state, event);
+      version = event.streamVersion;
+    }
+  } catch (error) {
+    if (!isStreamNotFoundError(error)) throw error;
+    return { state: initial(), version: 0, snapshotVersion: undefined };
+  }
+  return { state, version, snapshotVersion: snapshot?.version };
+}
+
+/** Saves a snapshot after a successful append when the policy says so. */
+export async function maybeSnapshot<S>(
+  snapshots: SnapshotSettings | undefined,
+  streamId: string,
+  previousVersion: number,
+  newVersion: number,
+  lastSnapshotVersion: number | undefined,
+  state: () => S,
+  now: () => Date,
+): Promise<void> {
+  if (!snapshots) return;
+  if (!snapshots.policy.shouldSnapshot({ previousVersion, newVersion, lastSnapshotVersion }))
+    return;
+  try {
+    await snapshots.store.save({
+      streamId,
+      version: newVersion,
+      state: state(),
+      stateVersion: snapshots.stateVersion ?? 1,
+      createdAt: now(),
+    });
+  } catch (error) {
+    // The events are already committed: failing the command now would invite a duplicate
+    // retry. A missed snapshot only costs a longer load, so warn and carry on.
+    process.emitWarning(
+      `Snapshot of "${streamId}" at version ${newVersion} failed: ${String(error)}`,
+      'CausewaySnapshotWarning',
+    );
+  }
+}
