@@ -16,11 +16,11 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   const note = (line: string) => void process.stderr.write(`${line}\n`);
   const run: CommandRunner = async (command, body) => {
     const { db, json } = command.optsWithGlobals<GlobalOptions>();
-    const store = await openStore(parseDbTarget(db));
+    const opened = await openStore(parseDbTarget(db));
     try {
-      await body({ store, json: json === true, write, note });
+      await body({ store: opened.store, json: json === true, write, note });
     } finally {
-      await store.close();
+      await opened.close();
     }
   };
 
