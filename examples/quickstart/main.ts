@@ -4,10 +4,12 @@
  */
 import { rmSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
+// #region snippet
 import { EventRegistry, formatPath, isConcurrencyError, isValidationError } from 'causeway';
 import type { EventStore, RecordedEvent } from 'causeway';
 import { createSqliteEventStore } from 'causeway/sqlite';
 import { z } from 'zod';
+// #endregion
 
 // A fresh file every run, so the story below always reads the same.
 const filename = resolve(process.argv[2] ?? 'causeway.db');
@@ -86,11 +88,6 @@ try {
   for (const issue of error.issues) console.log(`   ${formatPath(issue.path)}: ${issue.message}`);
 }
 
-console.log('4. account-ada, read back:');
-for await (const e of store.readStream('account-ada')) {
-  console.log(`   v${e.streamVersion} ${e.type} ${JSON.stringify(e.data)}`);
-}
-
 // A subscription catches up on the log, then follows it live, keeping a read model current.
 const balances = new Map<string, number>();
 const subscription = store.subscribe('balances', (event) => {
@@ -99,9 +96,14 @@ const subscription = store.subscribe('balances', (event) => {
 await subscription.waitForPosition(await store.headPosition());
 await subscription.stop();
 console.log(
-  `5. Read model built by a subscription: ${JSON.stringify(Object.fromEntries(balances))}`,
+  `4. Read model built by a subscription: ${JSON.stringify(Object.fromEntries(balances))}`,
 );
 // #endregion
+
+console.log('5. account-ada, read back:');
+for await (const e of store.readStream('account-ada')) {
+  console.log(`   v${e.streamVersion} ${e.type} ${JSON.stringify(e.data)}`);
+}
 
 await store.close();
 const shown = relative(process.cwd(), filename);

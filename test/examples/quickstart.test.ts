@@ -45,7 +45,7 @@ it('npm start tells the whole story and exits 0', { timeout: 30_000 }, async () 
   expect(stdout).toContain('events[0].data.currency: ');
   expect(stdout).toContain('v4 MoneyWithdrawn {"amount":50}');
   expect(stdout).toContain(
-    '5. Read model built by a subscription: {"account-ada":20,"account-bob":20}',
+    '4. Read model built by a subscription: {"account-ada":20,"account-bob":20}',
   );
   expect(stdout).toContain(`./bin/causeway streams list --db ${db}`);
 

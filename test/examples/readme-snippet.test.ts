@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { ROOT } from '../cli/run-cli.js';
+
+/** The README shows code that runs: its snippet is the `#region snippet` of the example. */
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+function between(text: string, start: string, end: string, where: string): string {
+  const from = text.indexOf(start);
+  const to = text.indexOf(end, from + start.length);
+  if (from < 0 || to < 0) throw new Error(`${where}: no "${start}" … "${end}" block`);
+  return text.slice(from + start.length, to);
+}
+
+it('the README quickstart snippet is the snippet regions of examples/quickstart/main.ts', () => {
+  const regions = [
+    ...read('examples/quickstart/main.ts').matchAll(
+      /\/\/ #region snippet\n([\s\S]*?)\/\/ #endregion/g,
+    ),
+  ].map((match) => match[1]);
+  expect(regions.length).toBeGreaterThan(0);
+  // Several regions (the imports, then the body) show as one block, a blank line apart.
+  const source = regions.join('\n');
+  const readme = between(
+    read('README.md'),
+    '<!-- snippet: examples/quickstart/main.ts#snippet -->\n\n```ts\n',
+    '```\n\n<!-- /snippet -->',
+    'README.md',
+  );
+  // On failure: copy the regions (without the marker lines) into README.md between the markers.
+  expect(readme).toBe(source);
+});
+
+it('the README error table lists every error code', () => {
+  const union = between(
+    read('src/core/errors.ts'),
+    'export type CausewayErrorCode =',
+    ';',
+    'errors.ts',
+  );
+  const codes = [...union.matchAll(/'([A-Z_]+)'/g)].map((match) => match[1]);
+  expect(codes.length).toBeGreaterThan(0);
+  const readme = read('README.md');
+  expect(codes.filter((code) => !readme.includes(`| \`${code}\``))).toEqual([]);
+});
