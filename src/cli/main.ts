@@ -65,28 +65,34 @@ function buildProgram(run: CommandRunner): Command {
 
 /**
  * Commander has already printed its message (and the usage, via `showHelpAfterError`);
- * what is left is the code. Help and version asked for on purpose are successes.
+ * what is left is the code. Help and version asked for on purpose exit with 0; anything
+ * else it reports is a usage error.
  */
 function commanderExitCode(error: CommanderError): ExitCode {
-  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
-    return ExitCode.Ok;
-  }
-  return ExitCode.UsageError;
+  return error.exitCode === 0 ? ExitCode.Ok : ExitCode.UsageError;
 }
 
 class BrokenPipe extends Error {}
 
-/** Waits for `drain` so a large read into a slow pipe does not pile up in memory. */
+/**
+ * Waits for `drain` so a large read into a slow pipe does not pile up in memory.
+ * `causeway events tail | head` closes the pipe early: that ends the command quietly.
+ */
 function lineWriter(stream: NodeJS.WriteStream): WriteLine {
-  let closed = false;
-  // `causeway events tail | head` closes the pipe early: stop quietly instead of crashing.
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    closed = true;
+  let broken = false;
+  // Without a listener, the EPIPE that follows a closed pipe would crash the process.
+  stream.on('error', () => {
+    broken = true;
   });
   return async (line) => {
-    if (closed) throw new BrokenPipe();
-    if (!stream.write(`${line}\n`)) await once(stream, 'drain');
+    if (broken) throw new BrokenPipe();
+    if (stream.write(`${line}\n`)) return;
+    try {
+      await once(stream, 'drain');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPIPE') throw new BrokenPipe();
+      throw error;
+    }
   };
 }
 

@@ -253,6 +253,34 @@ describe('causeway events tail --no-follow', () => {
   });
 });
 
+describe('output into a pipe', () => {
+  it(
+    'stops quietly with exit code 0 when the reader closes the pipe early',
+    { timeout: SLOW },
+    async () => {
+      // More output than a pipe buffers, so the CLI is still writing when the reader goes away.
+      const big = join(dir, 'big.db');
+      const store = createSqliteEventStore({ filename: big });
+      for (let i = 0; i < 20; i++) {
+        const events = Array.from({ length: 100 }, () => ({
+          type: 'Tick',
+          data: { pad: 'x'.repeat(100) },
+        }));
+        await store.appendToStream(`tick-${i}`, events);
+      }
+      await store.close();
+      const child = startCli(['events', 'tail', '--from', '1', '--no-follow', '--db', big]);
+      const exited = once(child, 'close');
+      const err = new LineReader(child.stderr, 'stderr');
+      await once(child.stdout, 'data');
+      child.stdout.destroy(); // what `| head -1` does
+      const [code] = (await exited) as [number | null];
+      expect(code).toBe(0);
+      expect(err.lines.join('\n')).toBe('');
+    },
+  );
+});
+
 describe('usage errors exit with code 2 and print the usage', () => {
   it.each([
     [
@@ -298,6 +326,9 @@ describe('usage errors exit with code 2 and print the usage', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('Usage: causeway');
     expect(stdout).toContain('Exit codes: 0 ok, 1 runtime error');
+    const help = await runCli(['help', 'streams']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: causeway streams');
   });
 });
 
