@@ -1,0 +1,19 @@
+/**
+ * `causeway/sqlite`: every SQL-backed port on one SQLite file via better-sqlite3 (an optional
+ * peer dependency: install it to use this entry).
+ */
+export {
+  appendInTransaction,
+  createSqliteEventStore,
+  SqliteEventStoreDriver,
+  type SqliteEventStoreOptions,
+} from './sqlite-event-store.js';
+export { SqliteCheckpointStore } from './sqlite-checkpoint-store.js';
+export { SqliteSnapshotStore } from './sqlite-snapshot-store.js';
+export {
+  migrate,
+  openSqliteDatabase,
+  prepareDatabase,
+  SCHEMA_VERSION,
+  type SqliteDatabase,
+} from './sqlite-schema.js';

@@ -1,0 +1,442 @@
+import type { Statement, Transaction } from 'better-sqlite3';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { DuplicateEventIdError, StoreClosedError, ValidationError } from '../../core/errors.js';
+import { deserializeJson } from '../../core/serializer.js';
+import { createEventStore, type EventStoreOptions } from '../../event-store/create-event-store.js';
+import type { EventStoreDriver } from '../../event-store/driver.js';
+import type { EventRow, PreparedEvent } from '../../event-store/event-codec.js';
+import type { EventStore } from '../../event-store/event-store.js';
+import { checkExpectedVersion, type StreamHead } from '../../event-store/expected-version.js';
+import type {
+  AppendResult,
+  Direction,
+  EventFilter,
+  ExpectedVersion,
+  StreamInfo,
+  StreamMetadata,
+  StreamState,
+} from '../../event-store/types.js';
+import { SqliteCheckpointStore } from './sqlite-checkpoint-store.js';
+import {
+  addressOf,
+  openSqliteDatabase,
+  prepareDatabase,
+  sqliteCode,
+  toStoreError,
+  type SqliteDatabase,
+} from './sqlite-schema.js';
+
+const DEFAULT_FILENAME = './causeway.db';
+
+export interface SqliteEventStoreOptions extends EventStoreOptions {
+  /** The database file, created on open if missing. Default `./causeway.db`. */
+  filename?: string;
+  /**
+   * An open better-sqlite3 connection to use instead of `filename` (e.g. the one your read
+   * models use, so projections can write in the same transaction). The store sets its
+   * pragmas and schema on it and never closes it.
+   */
+  database?: SqliteDatabase;
+}
+
+type RawEventRow = Omit<EventRow, 'time'> & { time: number };
+type InsertEventParams = [
+  id: string,
+  streamId: string,
+  streamVersion: number,
+  type: string,
+  source: string,
+  subject: string,
+  time: number,
+  datacontenttype: string,
+  data: string,
+  metadata: string,
+  schemaVersion: number,
+];
+type AppendArgs = [string, readonly PreparedEvent[], ExpectedVersion, number];
+
+type AppendTransaction = Transaction<(...args: AppendArgs) => AppendResult>;
+
+/** The append, with its statements prepared once per connection and reused. */
+const appendTransactions = new WeakMap<SqliteDatabase, AppendTransaction>();
+
+function appendTransactionFor(db: SqliteDatabase): AppendTransaction {
+  const cached = appendTransactions.get(db);
+  if (cached) return cached;
+  const head = db.prepare<[string], StreamHead>(
+    'SELECT version, state FROM causeway_streams WHERE stream_id = ?',
+  );
+  const insertEvent = db.prepare<InsertEventParams>(
+    `INSERT INTO causeway_events (id, stream_id, stream_version, type, source, subject, time,
+       datacontenttype, data, metadata, schema_version)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const upsertStream = db.prepare<[string, number, number, number]>(
+    `INSERT INTO causeway_streams (stream_id, version, state, created_at, updated_at)
+     VALUES (?, ?, 'active', ?, ?)
+     ON CONFLICT (stream_id) DO UPDATE SET
+       version = excluded.version, state = 'active', updated_at = excluded.updated_at`,
+  );
+  // better-sqlite3 wraps it in BEGIN/COMMIT at top level and in a SAVEPOINT when nested.
+  const append = db.transaction((...[streamId, events, expected, now]: AppendArgs) => {
+    const current = head.get(streamId);
+    checkExpectedVersion(streamId, expected, current);
+    const base = current?.version ?? 0;
+    if (events.length === 0) {
+      return { nextExpectedVersion: current?.state === 'active' ? base : 0, positions: [] };
+    }
+    const positions: number[] = [];
+    for (const [index, event] of events.entries()) {
+      try {
+        const { lastInsertRowid } = insertEvent.run(
+          event.id,
+          streamId,
+          base + index + 1,
+          event.type,
+          event.source,
+          event.subject,
+          event.time.getTime(),
+          event.datacontenttype,
+          event.data,
+          event.metadata,
+          event.schemaVersion,
+        );
+        positions.push(Number(lastInsertRowid));
+      } catch (error) {
+        // Throwing rolls the whole append back (transaction or savepoint): nothing is written.
+        if (isDuplicateId(error)) throw new DuplicateEventIdError(event.id, { cause: error });
+        throw error;
+      }
+    }
+    const version = base + events.length;
+    upsertStream.run(streamId, version, now, now);
+    return { nextExpectedVersion: version, positions };
+  });
+  appendTransactions.set(db, append);
+  return append;
+}
+
+function isDuplicateId(error: unknown): boolean {
+  return (
+    sqliteCode(error) === 'SQLITE_CONSTRAINT_UNIQUE' &&
+    (error as Error).message.includes('causeway_events.id')
+  );
+}
+
+/**
+ * The append rule on a given connection, for code that must append in the same transaction
+ * as its own writes (inline projections, outbox). Inside an open transaction it runs as a
+ * savepoint, so a failed append leaves the caller's transaction usable and unchanged; with no
+ * transaction open it takes its own `BEGIN IMMEDIATE`. Open yours with `BEGIN IMMEDIATE`
+ * (`db.transaction(fn).immediate()`) too: a deferred one that read first can fail with
+ * `SQLITE_BUSY_SNAPSHOT` when it tries to write. Synchronous, like better-sqlite3.
+ * In-process subscribers are woken by the driver's own appends only; these are found by polling.
+ */
+export function appendInTransaction(
+  db: SqliteDatabase,
+  streamId: string,
+  events: readonly PreparedEvent[],
+  expected: ExpectedVersion,
+  now: Date = new Date(),
+): AppendResult {
+  return appendTransactionFor(db).immediate(streamId, events, expected, now.getTime());
+}
+
+const EVENT_COLUMNS = `global_position AS globalPosition, id, stream_id AS streamId,
+  stream_version AS streamVersion, type, source, subject, time, datacontenttype, data, metadata,
+  schema_version AS schemaVersion`;
+
+const STREAM_COLUMNS = `stream_id AS streamId, version, state, metadata,
+  created_at AS createdAt, updated_at AS updatedAt`;
+
+interface RawStreamRow {
+  streamId: string;
+  version: number;
+  state: StreamState;
+  metadata: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface ReadAllParams {
+  after: number;
+  hwm: number;
+  limit: number;
+  types?: string;
+  prefix?: string;
+}
+
+/**
+ * An event store in one SQLite file. SQLite admits one writer at a time (across processes
+ * too), and each append takes the write lock before it draws positions, so positions are
+ * handed out in commit order and everything up to the last committed position is safe to
+ * read: no open transaction can later commit an event below it.
+ */
+export class SqliteEventStoreDriver implements EventStoreDriver {
+  readonly kind = 'sqlite';
+  readonly address: string;
+  /** The connection, for snapshot stores and read models that must share its transactions. */
+  readonly database: SqliteDatabase;
+  readonly checkpoints: SqliteCheckpointStore;
+  readonly #owned: boolean;
+  readonly #clock: Clock;
+  readonly #listeners = new Set<() => void>();
+  readonly #statements;
+  readonly #readAll = new Map<string, Statement<[ReadAllParams], RawEventRow>>();
+  #closed = false;
+
+  constructor(options: { filename?: string; database?: SqliteDatabase; clock?: Clock } = {}) {
+    if (options.database !== undefined && options.filename !== undefined) {
+      throw new ValidationError('Invalid SQLite store options', [
+        { path: ['database'], message: 'pass either `filename` or `database`, not both' },
+      ]);
+    }
+    this.#clock = options.clock ?? systemClock;
+    if (options.database) {
+      prepareDatabase(options.database);
+      this.database = options.database;
+      this.#owned = false;
+    } else {
+      this.database = openSqliteDatabase(options.filename ?? DEFAULT_FILENAME);
+      this.#owned = true;
+    }
+    this.address = addressOf(this.database.name);
+    this.checkpoints = new SqliteCheckpointStore(this.database, { clock: this.#clock });
+    this.#statements = this.#prepare(this.database);
+  }
+
+  #prepare(db: SqliteDatabase) {
+    return {
+      head: db.prepare<[string], StreamHead>(
+        'SELECT version, state FROM causeway_streams WHERE stream_id = ?',
+      ),
+      getStream: db.prepare<[string], RawStreamRow>(
+        `SELECT ${STREAM_COLUMNS} FROM causeway_streams WHERE stream_id = ?`,
+      ),
+      readForwards: db.prepare<[string, number, number], RawEventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM causeway_events
+         WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?`,
+      ),
+      readBackwards: db.prepare<[string, number, number], RawEventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM causeway_events
+         WHERE stream_id = ? AND stream_version <= ? ORDER BY stream_version DESC LIMIT ?`,
+      ),
+      // Tracks the counter, not max(global_position), so the head never moves backwards when
+      // a tombstone deletes the newest events (the in-memory store behaves the same).
+      position: db
+        .prepare<[], number>(`SELECT seq FROM sqlite_sequence WHERE name = 'causeway_events'`)
+        .pluck(),
+      // `after` = '' and `prefix` = '' match every stream, so one statement serves all cases
+      // and still walks the primary key in order.
+      listStreams: db.prepare<
+        [{ after: string; prefix: string; includeDeleted: number; limit: number }],
+        RawStreamRow
+      >(
+        `SELECT ${STREAM_COLUMNS} FROM causeway_streams
+         WHERE stream_id > @after AND stream_id >= @prefix
+           AND substr(stream_id, 1, length(@prefix)) = @prefix
+           AND (@includeDeleted OR state = 'active')
+         ORDER BY stream_id LIMIT @limit`,
+      ),
+      setMetadata: db.prepare<[{ streamId: string; metadata: string; now: number }]>(
+        `INSERT INTO causeway_streams (stream_id, version, state, metadata, created_at, updated_at)
+         VALUES (@streamId, 0, 'active', @metadata, @now, @now)
+         ON CONFLICT (stream_id) DO UPDATE SET
+           metadata = excluded.metadata, updated_at = excluded.updated_at`,
+      ),
+      softDelete: db.prepare<[{ streamId: string; now: number }]>(
+        `INSERT INTO causeway_streams (stream_id, version, state, metadata, created_at, updated_at)
+         VALUES (@streamId, 0, 'soft_deleted', json_object('truncateBefore', 1), @now, @now)
+         ON CONFLICT (stream_id) DO UPDATE SET state = 'soft_deleted',
+           metadata = json_set(metadata, '$.truncateBefore', version + 1), updated_at = @now`,
+      ),
+      tombstone: db.prepare<[{ streamId: string; now: number }]>(
+        `INSERT INTO causeway_streams (stream_id, version, state, created_at, updated_at)
+         VALUES (@streamId, 0, 'tombstoned', @now, @now)
+         ON CONFLICT (stream_id) DO UPDATE SET state = 'tombstoned', updated_at = @now`,
+      ),
+      deleteEvents: db.prepare<[string]>('DELETE FROM causeway_events WHERE stream_id = ?'),
+      deleteSnapshot: db.prepare<[string]>('DELETE FROM causeway_snapshots WHERE stream_id = ?'),
+    };
+  }
+
+  async append(
+    streamId: string,
+    events: readonly PreparedEvent[],
+    expected: ExpectedVersion,
+  ): Promise<AppendResult> {
+    const result = this.#run(() =>
+      appendInTransaction(this.database, streamId, events, expected, this.#clock.now()),
+    );
+    if (events.length > 0) this.#notify();
+    return result;
+  }
+
+  async getStream(streamId: string): Promise<StreamInfo | undefined> {
+    const row = this.#run(() => this.#statements.getStream.get(streamId));
+    return row && toStreamInfo(row);
+  }
+
+  async readStreamRows(
+    streamId: string,
+    fromVersion: number,
+    direction: Direction,
+    limit: number,
+  ): Promise<EventRow[]> {
+    const statement =
+      direction === 'forwards' ? this.#statements.readForwards : this.#statements.readBackwards;
+    return this.#run(() => statement.all(streamId, fromVersion, limit)).map(toEventRow);
+  }
+
+  async readAllRows(
+    after: number,
+    limit: number,
+    filter: EventFilter | undefined,
+  ): Promise<{ rows: EventRow[]; scannedUpTo: number; isEnd: boolean }> {
+    return this.#run(() => {
+      // The mark is read first and bounds the scan, so the page is consistent without a read
+      // transaction: every row at or below it had committed before the rows were read.
+      const hwm = this.#statements.position.get() ?? 0;
+      const params: ReadAllParams = { after, hwm, limit: limit + 1 };
+      if (filter?.types) params.types = JSON.stringify(filter.types);
+      if (filter?.streamPrefix !== undefined) params.prefix = filter.streamPrefix;
+      // One row beyond the page tells a full page apart from the end of the log.
+      const raw = this.#readAllStatement(params).all(params);
+      if (raw.length <= limit) {
+        return { rows: raw.map(toEventRow), scannedUpTo: Math.max(after, hwm), isEnd: true };
+      }
+      const rows = raw.slice(0, limit).map(toEventRow);
+      return { rows, scannedUpTo: rows.at(-1)?.globalPosition ?? after, isEnd: false };
+    });
+  }
+
+  #readAllStatement(params: ReadAllParams): Statement<[ReadAllParams], RawEventRow> {
+    const key = `${params.types !== undefined}/${params.prefix !== undefined}`;
+    let statement = this.#readAll.get(key);
+    if (!statement) {
+      const where = ['global_position > @after', 'global_position <= @hwm'];
+      // No index on `type` on purpose: it would cost every append a page write, and a filtered
+      // page walks the position range anyway (the subscription then skips what it scanned).
+      if (params.types !== undefined) where.push('type IN (SELECT value FROM json_each(@types))');
+      if (params.prefix !== undefined)
+        where.push('substr(stream_id, 1, length(@prefix)) = @prefix');
+      statement = this.database.prepare<[ReadAllParams], RawEventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM causeway_events WHERE ${where.join(' AND ')}
+         ORDER BY global_position LIMIT @limit`,
+      );
+      this.#readAll.set(key, statement);
+    }
+    return statement;
+  }
+
+  async headPosition(): Promise<number> {
+    return this.#run(() => this.#statements.position.get() ?? 0);
+  }
+
+  async listStreams(options: {
+    prefix?: string;
+    after?: string;
+    limit: number;
+    includeDeleted: boolean;
+  }): Promise<StreamInfo[]> {
+    const rows = this.#run(() =>
+      this.#statements.listStreams.all({
+        after: options.after ?? '',
+        prefix: options.prefix ?? '',
+        includeDeleted: options.includeDeleted ? 1 : 0,
+        limit: options.limit,
+      }),
+    );
+    return rows.map(toStreamInfo);
+  }
+
+  async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
+    const json = JSON.stringify(metadata);
+    this.#run(() =>
+      this.#statements.setMetadata.run({
+        streamId,
+        metadata: json,
+        now: this.#clock.now().getTime(),
+      }),
+    );
+  }
+
+  async deleteStream(
+    streamId: string,
+    expected: ExpectedVersion,
+    mode: 'soft' | 'tombstone',
+  ): Promise<void> {
+    const s = this.#statements;
+    const now = this.#clock.now().getTime();
+    const remove = this.database.transaction(() => {
+      checkExpectedVersion(streamId, expected, s.head.get(streamId));
+      if (mode === 'soft') {
+        s.softDelete.run({ streamId, now });
+        return;
+      }
+      s.tombstone.run({ streamId, now });
+      s.deleteEvents.run(streamId);
+      // A hard delete should leave no copy of the stream's state behind.
+      s.deleteSnapshot.run(streamId);
+    });
+    this.#run(() => remove.immediate());
+  }
+
+  onAppend(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    if (this.#owned && this.database.open) this.database.close();
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) {
+      // The append has committed; a failing listener must not make it look failed.
+      try {
+        listener();
+      } catch {
+        // Subscriptions poll as well, so a lost wake-up only delays delivery.
+      }
+    }
+  }
+
+  #run<T>(work: () => T): T {
+    if (this.#closed || !this.database.open) throw new StoreClosedError();
+    try {
+      return work();
+    } catch (error) {
+      throw toStoreError(error, this.address);
+    }
+  }
+}
+
+/** An event store in a SQLite file (default `./causeway.db`), created on first use. */
+export function createSqliteEventStore(options: SqliteEventStoreOptions = {}): EventStore {
+  const { filename, database, ...storeOptions } = options;
+  const driver = new SqliteEventStoreDriver({
+    ...(filename === undefined ? {} : { filename }),
+    ...(database === undefined ? {} : { database }),
+    ...(storeOptions.clock === undefined ? {} : { clock: storeOptions.clock }),
+  });
+  return createEventStore(driver, storeOptions);
+}
+
+function toEventRow(raw: RawEventRow): EventRow {
+  return { ...raw, time: new Date(raw.time) };
+}
+
+function toStreamInfo(row: RawStreamRow): StreamInfo {
+  return {
+    streamId: row.streamId,
+    version: row.version,
+    state: row.state,
+    metadata: deserializeJson(row.metadata, `metadata of stream ${row.streamId}`) as StreamMetadata,
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+  };
+}
