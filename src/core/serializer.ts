@@ -6,12 +6,37 @@ import { SerializationError } from './errors.js';
  * `SerializationError` naming the path, so nothing is lost without a trace.
  */
 export function serializeJson(value: unknown, what: string): string {
-  const problem = findUnserializable(value, [], new Set());
-  if (problem) throw new SerializationError(`Cannot serialize ${what}: ${problem}`);
+  // One pass on the happy path: the replacer only flags trouble; the slower walk below runs
+  // just to name the offending path in the error.
+  let suspicious = false;
+  let text: string | undefined;
   try {
-    return JSON.stringify(value);
+    text = JSON.stringify(value, function (this: unknown, _key: string, item: unknown) {
+      if (!suspicious && isDroppedOrInvalid(item, Array.isArray(this))) suspicious = true;
+      return item;
+    });
   } catch (cause) {
-    throw new SerializationError(`Cannot serialize ${what}`, { cause });
+    const problem = findUnserializable(value, [], new Set());
+    throw new SerializationError(`Cannot serialize ${what}${problem ? `: ${problem}` : ''}`, { cause });
+  }
+  if (suspicious || text === undefined) {
+    const problem = findUnserializable(value, [], new Set()) ?? 'the value has no JSON representation';
+    throw new SerializationError(`Cannot serialize ${what}: ${problem}`);
+  }
+  return text;
+}
+
+function isDroppedOrInvalid(item: unknown, inArray: boolean): boolean {
+  switch (typeof item) {
+    case 'function':
+    case 'symbol':
+      return true;
+    case 'number':
+      return !Number.isFinite(item);
+    case 'undefined':
+      return inArray;
+    default:
+      return false;
   }
 }
 

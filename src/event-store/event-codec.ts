@@ -50,7 +50,6 @@ export interface PrepareContext {
 }
 
 const MAX_TYPE_LENGTH = 255;
-const encoder = new TextEncoder();
 
 /**
  * Validates and serializes a batch before anything touches the database. Any problem throws
@@ -152,7 +151,7 @@ export async function prepareEvents(
       encodeMetadata(event, ambient),
       `metadata of event ${index} (${event.type})`,
     );
-    const size = encoder.encode(dataJson).length + encoder.encode(metadataJson).length;
+    const size = Buffer.byteLength(dataJson) + Buffer.byteLength(metadataJson);
     if (size > context.limits.maxEventSize) {
       throw new EventTooLargeError(event.type, size, context.limits.maxEventSize, index);
     }
