@@ -14,3 +14,6 @@ export * from './domain/index.js';
 export { backoffDelay, retry, sleep, DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry.js';
 export * from './cqrs/index.js';
 export { MemoryIdempotencyStore, type IdempotencyRecord, type IdempotencyStore } from './messaging/idempotency-store.js';
+export * from './projections/index.js';
+export { MemoryTransaction, AsyncLock } from './event-store/memory-transaction.js';
+export type { InTransactionHook } from './event-store/driver.js';

@@ -23,7 +23,9 @@ export type CausewayErrorCode =
   | 'NO_HANDLER'
   | 'HANDLER_ALREADY_REGISTERED'
   | 'HANDLER_FAILED'
-  | 'UNAUTHORIZED';
+  | 'UNAUTHORIZED'
+  | 'LEASE_LOST'
+  | 'PROJECTION_FAILED';
 
 export interface CausewayErrorOptions {
   cause?: unknown;

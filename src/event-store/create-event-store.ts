@@ -5,7 +5,9 @@ import {
   StreamNotFoundError,
   ValidationError,
 } from '../core/errors.js';
+import type { ProjectionDefinition, ProjectionStore } from '../projections/projection.js';
 import type { CheckpointStore } from './checkpoint-store.js';
+import type { InTransactionHook } from './driver.js';
 import type { EventStoreDriver } from './driver.js';
 import { decodeEvent, prepareEvents } from './event-codec.js';
 import { EventRegistry } from './event-registry.js';
@@ -41,6 +43,12 @@ export interface EventStoreOptions {
   clock?: Clock;
   /** Default CloudEvents `source` for appended events. */
   source?: string;
+  /**
+   * Projections updated in the same transaction as each append: the events and the
+   * read-model rows commit together or not at all. The projection store must live in the
+   * same database as the events.
+   */
+  inline?: { store: ProjectionStore; projections: readonly ProjectionDefinition[] };
 }
 
 const DEFAULT_PAGE_SIZE = 500;
@@ -59,6 +67,7 @@ class DriverEventStore implements EventStore {
   readonly #limits: EventStoreLimits;
   readonly #clock: Clock;
   readonly #source: string | undefined;
+  readonly #inline: EventStoreOptions['inline'];
   readonly #subscriptions = new Set<Subscription>();
   #closed = false;
 
@@ -68,6 +77,7 @@ class DriverEventStore implements EventStore {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#clock = options.clock ?? systemClock;
     this.#source = options.source;
+    this.#inline = options.inline;
   }
 
   get checkpoints(): CheckpointStore {
@@ -89,7 +99,38 @@ class DriverEventStore implements EventStore {
       clock: this.#clock,
       ...(this.#source === undefined ? {} : { source: this.#source }),
     });
-    return this.#driver.append(streamId, prepared, expected);
+    return this.#driver.append(streamId, prepared, expected, await this.#inlineHook());
+  }
+
+  #inlineReady: Promise<void> | undefined;
+
+  /** The hook that runs inline projections inside the append's transaction, if any. */
+  async #inlineHook(): Promise<InTransactionHook | undefined> {
+    const inline = this.#inline;
+    if (!inline || inline.projections.length === 0) return undefined;
+    const { store, projections } = inline;
+    if (!store.inlineSession) {
+      throw new ValidationError('Invalid inline projections', [
+        {
+          path: ['inline', 'store'],
+          message: 'this projection store cannot join an append transaction',
+        },
+      ]);
+    }
+    this.#inlineReady ??= Promise.all(projections.map((p) => store.prepare(p))).then(
+      () => undefined,
+    );
+    await this.#inlineReady;
+    const registry = this.#registry;
+    return async (transaction, rows) => {
+      for (const projection of projections) {
+        const session = store.inlineSession!(transaction, projection);
+        for (const row of rows) {
+          const handler = projection.handlers[row.type];
+          if (handler) await handler(decodeEvent(row, registry), session);
+        }
+      }
+    };
   }
 
   readStream(streamId: string, options: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> {

@@ -9,6 +9,8 @@ import type {
   StreamMetadata,
 } from './types.js';
 
+export type InTransactionHook = (transaction: unknown, rows: readonly EventRow[]) => Promise<void>;
+
 /**
  * The small port a backend implements to become an event store. Validation, serialization,
  * upcasting, stream metadata rules, paging and subscriptions live in the kernel
@@ -24,11 +26,17 @@ export interface EventStoreDriver {
    * Writes `events` to the end of `streamId` in one transaction, after applying
    * `checkExpectedVersion` to the stream's head inside that transaction. An empty batch
    * only checks. Throws `ConcurrencyError`, `StreamDeletedError` or `DuplicateEventIdError`.
+   *
+   * `inTransaction`, when given, runs after the rows are written and before the commit, with
+   * the driver's transaction handle: inline projections write their read models through it,
+   * so events and read-model rows commit together or not at all. If it throws, nothing is
+   * written.
    */
   append(
     streamId: string,
     events: readonly PreparedEvent[],
     expected: ExpectedVersion,
+    inTransaction?: InTransactionHook,
   ): Promise<AppendResult>;
 
   getStream(streamId: string): Promise<StreamInfo | undefined>;

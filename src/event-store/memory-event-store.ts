@@ -2,7 +2,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { DuplicateEventIdError } from '../core/errors.js';
 import { MemoryCheckpointStore } from './checkpoint-store.js';
 import { createEventStore, type EventStoreOptions } from './create-event-store.js';
-import type { EventStoreDriver } from './driver.js';
+import type { EventStoreDriver, InTransactionHook } from './driver.js';
+import { AsyncLock, MemoryTransaction } from './memory-transaction.js';
 import type { EventRow, PreparedEvent } from './event-codec.js';
 import type { EventStore } from './event-store.js';
 import { checkExpectedVersion } from './expected-version.js';
@@ -35,6 +36,7 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
   readonly #ids = new Set<string>();
   readonly #listeners = new Set<() => void>();
   #position = 0;
+  readonly #lock = new AsyncLock();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -42,37 +44,51 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
     streamId: string,
     events: readonly PreparedEvent[],
     expected: ExpectedVersion,
+    inTransaction?: InTransactionHook,
   ): Promise<AppendResult> {
-    const stream = this.#streams.get(streamId);
-    checkExpectedVersion(streamId, expected, stream?.info);
-    if (events.length === 0)
-      return {
-        nextExpectedVersion: stream?.info.state === 'active' ? stream.info.version : 0,
-        positions: [],
-      };
-    for (const event of events) {
-      if (this.#ids.has(event.id)) throw new DuplicateEventIdError(event.id);
-    }
-    const now = this.clock.now();
-    const target = stream ?? this.#createStream(streamId, now);
-    const positions: number[] = [];
-    for (const event of events) {
-      const row: EventRow = {
+    // Appends with inline projections await inside; the lock keeps them one at a time, as a
+    // database's write transaction would.
+    return this.#lock.run(async () => {
+      const stream = this.#streams.get(streamId);
+      checkExpectedVersion(streamId, expected, stream?.info);
+      if (events.length === 0) {
+        return {
+          nextExpectedVersion: stream?.info.state === 'active' ? stream.info.version : 0,
+          positions: [],
+        };
+      }
+      for (const event of events) {
+        if (this.#ids.has(event.id)) throw new DuplicateEventIdError(event.id);
+      }
+      const base = stream?.info.version ?? 0;
+      const rows: EventRow[] = events.map((event, i) => ({
         ...event,
         streamId,
-        streamVersion: target.info.version + 1,
-        globalPosition: ++this.#position,
+        streamVersion: base + i + 1,
+        globalPosition: this.#position + i + 1,
+      }));
+      const transaction = new MemoryTransaction();
+      if (inTransaction) await inTransaction(transaction, rows);
+
+      // Commit: nothing above has touched the store's state.
+      const now = this.clock.now();
+      const target = stream ?? this.#createStream(streamId, now);
+      for (const row of rows) {
+        target.events.push(row);
+        this.#log.push(row);
+        this.#ids.add(row.id);
+      }
+      this.#position += rows.length;
+      target.info.version = base + rows.length;
+      target.info.state = 'active';
+      target.info.updatedAt = now;
+      transaction.commit();
+      for (const listener of this.#listeners) listener();
+      return {
+        nextExpectedVersion: target.info.version,
+        positions: rows.map((r) => r.globalPosition),
       };
-      target.events.push(row);
-      target.info.version = row.streamVersion;
-      this.#log.push(row);
-      this.#ids.add(event.id);
-      positions.push(row.globalPosition);
-    }
-    target.info.state = 'active';
-    target.info.updatedAt = now;
-    for (const listener of this.#listeners) listener();
-    return { nextExpectedVersion: target.info.version, positions };
+    });
   }
 
   #createStream(streamId: string, now: Date): MemoryStream {
@@ -156,26 +172,28 @@ export class MemoryEventStoreDriver implements EventStoreDriver {
     expected: ExpectedVersion,
     mode: 'soft' | 'tombstone',
   ): Promise<void> {
-    const stream = this.#streams.get(streamId);
-    checkExpectedVersion(streamId, expected, stream?.info);
-    const now = this.clock.now();
-    const target = stream ?? this.#createStream(streamId, now);
-    target.info.updatedAt = now;
-    if (mode === 'soft') {
-      target.info.state = 'soft_deleted';
-      target.info.metadata = { ...target.info.metadata, truncateBefore: target.info.version + 1 };
-      return;
-    }
-    target.info.state = 'tombstoned';
-    const removed = new Set(target.events.map((row) => row.globalPosition));
-    target.events = [];
-    for (let i = this.#log.length - 1; i >= 0; i--) {
-      const row = this.#log[i]!;
-      if (removed.has(row.globalPosition)) {
-        this.#log.splice(i, 1);
-        this.#ids.delete(row.id);
+    return this.#lock.run(async () => {
+      const stream = this.#streams.get(streamId);
+      checkExpectedVersion(streamId, expected, stream?.info);
+      const now = this.clock.now();
+      const target = stream ?? this.#createStream(streamId, now);
+      target.info.updatedAt = now;
+      if (mode === 'soft') {
+        target.info.state = 'soft_deleted';
+        target.info.metadata = { ...target.info.metadata, truncateBefore: target.info.version + 1 };
+        return;
       }
-    }
+      target.info.state = 'tombstoned';
+      const removed = new Set(target.events.map((row) => row.globalPosition));
+      target.events = [];
+      for (let i = this.#log.length - 1; i >= 0; i--) {
+        const row = this.#log[i]!;
+        if (removed.has(row.globalPosition)) {
+          this.#log.splice(i, 1);
+          this.#ids.delete(row.id);
+        }
+      }
+    });
   }
 
   onAppend(listener: () => void): () => void {
