@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
@@ -26,11 +27,11 @@ export function benchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   if (!Number.isFinite(scale) || scale <= 0) {
     throw new Error(`BENCH_SCALE must be a positive number, got "${raw}"`);
   }
-  const rounds = Number(env['BENCH_ROUNDS'] ?? 3);
+  const rounds = Number(env['BENCH_ROUNDS'] ?? 5);
   if (!Number.isInteger(rounds) || rounds < 1) {
     throw new Error(`BENCH_ROUNDS must be a positive integer, got "${env['BENCH_ROUNDS']}"`);
   }
-  return { scale, durationMs: Math.round(3000 * scale), warmupMs: Math.round(400 * scale), rounds };
+  return { scale, durationMs: Math.round(4000 * scale), warmupMs: Math.round(400 * scale), rounds };
 }
 
 /** Scales a size, keeping it a positive multiple of `multiple`. */
@@ -121,6 +122,19 @@ export interface MachineInfo {
   totalMemoryGiB: number;
   date: string;
   scale: number;
+  /** The commit measured, and whether `src/` had uncommitted changes. */
+  revision: string;
+}
+
+function revision(): string {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const dirty = git('status', '--porcelain', '--', 'src').length > 0;
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes in src/' : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }
 
 export function machineInfo(config: BenchConfig): MachineInfo {
@@ -134,6 +148,7 @@ export function machineInfo(config: BenchConfig): MachineInfo {
     totalMemoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     date: new Date().toISOString(),
     scale: config.scale,
+    revision: revision(),
   };
 }
 

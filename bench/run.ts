@@ -26,7 +26,7 @@ function usage(): string {
   return [
     'usage: npm run bench -- [suite...]',
     `suites: ${Object.keys(SUITES).join(', ')}`,
-    'env: BENCH_SCALE (default 1), CAUSEWAY_PG_URL, BENCH_DATA_DIR (SQLite files; default $TMPDIR/causeway-bench)',
+    'env: BENCH_SCALE (default 1), BENCH_ROUNDS (default 5), CAUSEWAY_PG_URL, BENCH_DATA_DIR (SQLite files; default $TMPDIR/causeway-bench)',
   ].join('\n');
 }
 
@@ -61,8 +61,9 @@ async function main(argv: readonly string[]): Promise<number> {
     const suite = await load();
     const started = performance.now();
     progress(`suite ${suite.name}: ${suite.description}`);
+    const machine = machineInfo(config);
     const outcome = await suite.run({ config, progress });
-    const result: SuiteResult = { suite: suite.name, machine: machineInfo(config), ...outcome };
+    const result: SuiteResult = { suite: suite.name, machine, ...outcome };
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = `${RESULTS_DIR}${suite.name}.json`;
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);

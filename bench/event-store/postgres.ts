@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { EventStore } from 'causeway';
+import { newId, type EventStore } from 'causeway';
 import { loadAdapter } from '../causeway.js';
 import { loadDumbo, loadEmmettPostgres, type EmmettEvent } from '../emmett.js';
 import { causewayContestant } from './causeway-contestant.js';
@@ -117,8 +116,10 @@ function insertText(rows: number): string {
 }
 
 /**
- * Raw `pg`: a single-row INSERT per append in autocommit, one multi-row INSERT per batch,
- * and a keyset SELECT by position for reads (pg parses the json columns, as a store must).
+ * Raw `pg`, named (prepared once per connection) statements: a single-row INSERT per append
+ * in autocommit, one multi-row INSERT per batch, and a keyset SELECT by position for reads
+ * (pg parses the json columns, as a store must). Ids are UUIDv7 like Causeway's: random
+ * UUIDs would scatter the id index and make every commit write more pages.
  */
 export function postgresBaseline(url: string): Entrant {
   return {
@@ -137,7 +138,7 @@ export function postgresBaseline(url: string): Entrant {
         const base = versions.take(stream, size);
         const now = new Date();
         return Array.from({ length: size }, (_, k) => [
-          randomUUID(),
+          newId(),
           stream,
           base + k + 1,
           EVENT_TYPE,
@@ -151,7 +152,8 @@ export function postgresBaseline(url: string): Entrant {
         ]).flat();
       };
       const insert = async (values: unknown[]) => {
-        await pool.query(insertText(values.length / PARAMS_PER_ROW), values);
+        const rows = values.length / PARAMS_PER_ROW;
+        await pool.query({ name: `bench_insert_${rows}`, text: insertText(rows), values });
       };
       return {
         appendOne: (writer, i) => insert(rows(writer, i, 1)),
@@ -161,11 +163,12 @@ export function postgresBaseline(url: string): Entrant {
           let after = '0';
           let count = 0;
           for (;;) {
-            const page = await pool.query<{ global_position: string }>(
-              `SELECT global_position, ${COLUMNS} FROM ${BASELINE_SCHEMA}.events
+            const page = await pool.query<{ global_position: string }>({
+              name: 'bench_read_page',
+              text: `SELECT global_position, ${COLUMNS} FROM ${BASELINE_SCHEMA}.events
                WHERE global_position > $1 ORDER BY global_position LIMIT $2`,
-              [after, READ_PAGE_SIZE],
-            );
+              values: [after, READ_PAGE_SIZE],
+            });
             count += page.rows.length;
             const last = page.rows.at(-1);
             if (!last || page.rows.length < READ_PAGE_SIZE) return count;

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { EventStore } from 'causeway';
+import { newId, type EventStore } from 'causeway';
 import { loadAdapter } from '../causeway.js';
 import { causewayContestant } from './causeway-contestant.js';
 import { loadEmmettSqlite, type EmmettEvent, type EmmettSqliteModule } from '../emmett.js';
@@ -80,7 +79,10 @@ function freshFile(dir: string, name: string): string {
   return file;
 }
 
-/** Plain prepared INSERTs through better-sqlite3: the floor any store on this file pays. */
+/**
+ * Plain prepared INSERTs through better-sqlite3: the floor any store on this file pays. Ids
+ * are UUIDv7 like Causeway's: random UUIDs scatter the id index and write more pages per commit.
+ */
 export function sqliteBaseline(dir: string): Entrant {
   return {
     label: 'better-sqlite3 INSERT',
@@ -103,7 +105,7 @@ export function sqliteBaseline(dir: string): Entrant {
         version: number,
         data: Record<string, unknown>,
       ): InsertParams => [
-        randomUUID(),
+        newId(),
         stream,
         version,
         EVENT_TYPE,
