@@ -3,11 +3,11 @@
  * peer dependency: install it to use this entry).
  */
 export {
-  appendInTransaction,
   createSqliteEventStore,
   SqliteEventStoreDriver,
   type SqliteEventStoreOptions,
 } from './sqlite-event-store.js';
+export { appendInTransaction } from './sqlite-append.js';
 export { SqliteCheckpointStore } from './sqlite-checkpoint-store.js';
 export { SqliteSnapshotStore } from './sqlite-snapshot-store.js';
 export {
@@ -17,3 +17,4 @@ export {
   SCHEMA_VERSION,
   type SqliteDatabase,
 } from './sqlite-schema.js';
+export { isSqliteTransaction, SqliteTransaction } from './sqlite-transaction.js';

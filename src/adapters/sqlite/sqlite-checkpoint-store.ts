@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreClosedError } from '../../core/errors.js';
 import type { CheckpointStore } from '../../event-store/checkpoint-store.js';
 import { addressOf, ensureSchema, toStoreError, type SqliteDatabase } from './sqlite-schema.js';
+import { gateFor, type SqliteFileGate } from './sqlite-transaction.js';
 
 /**
  * Subscription checkpoints in the same file as the events, so a projection that writes its
@@ -10,6 +11,7 @@ import { addressOf, ensureSchema, toStoreError, type SqliteDatabase } from './sq
  */
 export class SqliteCheckpointStore implements CheckpointStore {
   readonly #db: SqliteDatabase;
+  readonly #gate: SqliteFileGate;
   readonly #clock: Clock;
   readonly #load: Statement<[string], number>;
   readonly #store: Statement<[string, number, number]>;
@@ -17,6 +19,7 @@ export class SqliteCheckpointStore implements CheckpointStore {
 
   constructor(db: SqliteDatabase, options: { clock?: Clock } = {}) {
     this.#db = db;
+    this.#gate = gateFor(db);
     this.#clock = options.clock ?? systemClock;
     ensureSchema(db);
     this.#load = db
@@ -30,23 +33,27 @@ export class SqliteCheckpointStore implements CheckpointStore {
   }
 
   async load(name: string): Promise<number | undefined> {
-    return this.#run(() => this.#load.get(name));
+    return this.#run('read', () => this.#load.get(name));
   }
 
   async store(name: string, position: number): Promise<void> {
-    this.#run(() => this.#store.run(name, position, this.#clock.now().getTime()));
+    await this.#run('write', () => this.#store.run(name, position, this.#clock.now().getTime()));
   }
 
   async delete(name: string): Promise<void> {
-    this.#run(() => this.#delete.run(name));
+    await this.#run('write', () => this.#delete.run(name));
   }
 
-  #run<T>(work: () => T): T {
+  /** Waits its turn while this process holds a transaction on the file (see sqlite-transaction.ts). */
+  #run<T>(access: 'read' | 'write', work: () => T): T | Promise<T> {
     if (!this.#db.open) throw new StoreClosedError();
-    try {
-      return work();
-    } catch (error) {
-      throw toStoreError(error, addressOf(this.#db.name));
-    }
+    return this.#gate.run(this.#db, access, () => {
+      if (!this.#db.open) throw new StoreClosedError();
+      try {
+        return work();
+      } catch (error) {
+        throw toStoreError(error, addressOf(this.#db.name));
+      }
+    });
   }
 }

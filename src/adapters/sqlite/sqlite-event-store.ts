@@ -1,9 +1,9 @@
-import type { Statement, Transaction } from 'better-sqlite3';
+import type { Statement } from 'better-sqlite3';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { DuplicateEventIdError, StoreClosedError, ValidationError } from '../../core/errors.js';
+import { StoreClosedError, ValidationError } from '../../core/errors.js';
 import { deserializeJson } from '../../core/serializer.js';
 import { createEventStore, type EventStoreOptions } from '../../event-store/create-event-store.js';
-import type { EventStoreDriver } from '../../event-store/driver.js';
+import type { EventStoreDriver, InTransactionHook } from '../../event-store/driver.js';
 import type { EventRow, PreparedEvent } from '../../event-store/event-codec.js';
 import type { EventStore } from '../../event-store/event-store.js';
 import { checkExpectedVersion, type StreamHead } from '../../event-store/expected-version.js';
@@ -16,15 +16,16 @@ import type {
   StreamMetadata,
   StreamState,
 } from '../../event-store/types.js';
+import { appendInTransaction, appendWithHook } from './sqlite-append.js';
 import { SqliteCheckpointStore } from './sqlite-checkpoint-store.js';
 import {
   addressOf,
   openSqliteDatabase,
   prepareDatabase,
-  sqliteCode,
   toStoreError,
   type SqliteDatabase,
 } from './sqlite-schema.js';
+import { gateFor, type SqliteFileGate } from './sqlite-transaction.js';
 
 const DEFAULT_FILENAME = './causeway.db';
 
@@ -40,108 +41,6 @@ export interface SqliteEventStoreOptions extends EventStoreOptions {
 }
 
 type RawEventRow = Omit<EventRow, 'time'> & { time: number };
-type InsertEventParams = [
-  id: string,
-  streamId: string,
-  streamVersion: number,
-  type: string,
-  source: string,
-  subject: string,
-  time: number,
-  datacontenttype: string,
-  data: string,
-  metadata: string,
-  schemaVersion: number,
-];
-type AppendArgs = [string, readonly PreparedEvent[], ExpectedVersion, number];
-
-type AppendTransaction = Transaction<(...args: AppendArgs) => AppendResult>;
-
-/** The append, with its statements prepared once per connection and reused. */
-const appendTransactions = new WeakMap<SqliteDatabase, AppendTransaction>();
-
-function appendTransactionFor(db: SqliteDatabase): AppendTransaction {
-  const cached = appendTransactions.get(db);
-  if (cached) return cached;
-  const head = db.prepare<[string], StreamHead>(
-    'SELECT version, state FROM causeway_streams WHERE stream_id = ?',
-  );
-  const insertEvent = db.prepare<InsertEventParams>(
-    `INSERT INTO causeway_events (id, stream_id, stream_version, type, source, subject, time,
-       datacontenttype, data, metadata, schema_version)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const upsertStream = db.prepare<[string, number, number, number]>(
-    `INSERT INTO causeway_streams (stream_id, version, state, created_at, updated_at)
-     VALUES (?, ?, 'active', ?, ?)
-     ON CONFLICT (stream_id) DO UPDATE SET
-       version = excluded.version, state = 'active', updated_at = excluded.updated_at`,
-  );
-  // better-sqlite3 wraps it in BEGIN/COMMIT at top level and in a SAVEPOINT when nested.
-  const append = db.transaction((...[streamId, events, expected, now]: AppendArgs) => {
-    const current = head.get(streamId);
-    checkExpectedVersion(streamId, expected, current);
-    const base = current?.version ?? 0;
-    if (events.length === 0) {
-      return { nextExpectedVersion: current?.state === 'active' ? base : 0, positions: [] };
-    }
-    const positions: number[] = [];
-    for (const [index, event] of events.entries()) {
-      try {
-        const { lastInsertRowid } = insertEvent.run(
-          event.id,
-          streamId,
-          base + index + 1,
-          event.type,
-          event.source,
-          event.subject,
-          event.time.getTime(),
-          event.datacontenttype,
-          event.data,
-          event.metadata,
-          event.schemaVersion,
-        );
-        positions.push(Number(lastInsertRowid));
-      } catch (error) {
-        // Throwing rolls the whole append back (transaction or savepoint): nothing is written.
-        if (isDuplicateId(error)) throw new DuplicateEventIdError(event.id, { cause: error });
-        throw error;
-      }
-    }
-    const version = base + events.length;
-    upsertStream.run(streamId, version, now, now);
-    return { nextExpectedVersion: version, positions };
-  });
-  appendTransactions.set(db, append);
-  return append;
-}
-
-function isDuplicateId(error: unknown): boolean {
-  return (
-    sqliteCode(error) === 'SQLITE_CONSTRAINT_UNIQUE' &&
-    (error as Error).message.includes('causeway_events.id')
-  );
-}
-
-/**
- * The append rule on a given connection, for code that must append in the same transaction
- * as its own writes (inline projections, outbox). Inside an open transaction it runs as a
- * savepoint, so a failed append leaves the caller's transaction usable and unchanged; with no
- * transaction open it takes its own `BEGIN IMMEDIATE`. Open yours with `BEGIN IMMEDIATE`
- * (`db.transaction(fn).immediate()`) too: a deferred one that read first can fail with
- * `SQLITE_BUSY_SNAPSHOT` when it tries to write. Synchronous, like better-sqlite3.
- * In-process subscribers are woken by the driver's own appends only; these are found by polling.
- */
-export function appendInTransaction(
-  db: SqliteDatabase,
-  streamId: string,
-  events: readonly PreparedEvent[],
-  expected: ExpectedVersion,
-  now: Date = new Date(),
-): AppendResult {
-  return appendTransactionFor(db).immediate(streamId, events, expected, now.getTime());
-}
-
 const EVENT_COLUMNS = `global_position AS globalPosition, id, stream_id AS streamId,
   stream_version AS streamVersion, type, source, subject, time, datacontenttype, data, metadata,
   schema_version AS schemaVersion`;
@@ -183,6 +82,7 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
   readonly #listeners = new Set<() => void>();
   readonly #statements;
   readonly #readAll = new Map<string, Statement<[ReadAllParams], RawEventRow>>();
+  readonly #gate: SqliteFileGate;
   #closed = false;
 
   constructor(options: { filename?: string; database?: SqliteDatabase; clock?: Clock } = {}) {
@@ -201,6 +101,7 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
       this.#owned = true;
     }
     this.address = addressOf(this.database.name);
+    this.#gate = gateFor(this.database);
     this.checkpoints = new SqliteCheckpointStore(this.database, { clock: this.#clock });
     this.#statements = this.#prepare(this.database);
   }
@@ -264,16 +165,37 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
     streamId: string,
     events: readonly PreparedEvent[],
     expected: ExpectedVersion,
+    inTransaction?: InTransactionHook,
   ): Promise<AppendResult> {
-    const result = this.#run(() =>
-      appendInTransaction(this.database, streamId, events, expected, this.#clock.now()),
-    );
+    const now = this.#clock.now();
+    let result: AppendResult;
+    if (inTransaction) {
+      // The hook awaits, so this one holds the transaction open across turns of the event loop.
+      this.#assertOpen();
+      try {
+        result = await appendWithHook(
+          this.database,
+          streamId,
+          events,
+          expected,
+          now,
+          inTransaction,
+        );
+      } catch (error) {
+        throw toStoreError(error, this.address);
+      }
+    } else {
+      // The common case stays one synchronous better-sqlite3 transaction.
+      result = await this.#run('write', () =>
+        appendInTransaction(this.database, streamId, events, expected, now),
+      );
+    }
     if (events.length > 0) this.#notify();
     return result;
   }
 
   async getStream(streamId: string): Promise<StreamInfo | undefined> {
-    const row = this.#run(() => this.#statements.getStream.get(streamId));
+    const row = await this.#run('read', () => this.#statements.getStream.get(streamId));
     return row && toStreamInfo(row);
   }
 
@@ -285,7 +207,8 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
   ): Promise<EventRow[]> {
     const statement =
       direction === 'forwards' ? this.#statements.readForwards : this.#statements.readBackwards;
-    return this.#run(() => statement.all(streamId, fromVersion, limit)).map(toEventRow);
+    const rows = await this.#run('read', () => statement.all(streamId, fromVersion, limit));
+    return rows.map(toEventRow);
   }
 
   async readAllRows(
@@ -293,7 +216,7 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
     limit: number,
     filter: EventFilter | undefined,
   ): Promise<{ rows: EventRow[]; scannedUpTo: number; isEnd: boolean }> {
-    return this.#run(() => {
+    return this.#run('read', () => {
       // The mark is read first and bounds the scan, so the page is consistent without a read
       // transaction: every row at or below it had committed before the rows were read.
       const hwm = this.#statements.position.get() ?? 0;
@@ -330,7 +253,7 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
   }
 
   async headPosition(): Promise<number> {
-    return this.#run(() => this.#statements.position.get() ?? 0);
+    return this.#run('read', () => this.#statements.position.get() ?? 0);
   }
 
   async listStreams(options: {
@@ -339,7 +262,7 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
     limit: number;
     includeDeleted: boolean;
   }): Promise<StreamInfo[]> {
-    const rows = this.#run(() =>
+    const rows = await this.#run('read', () =>
       this.#statements.listStreams.all({
         after: options.after ?? '',
         prefix: options.prefix ?? '',
@@ -352,7 +275,7 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
 
   async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
     const json = JSON.stringify(metadata);
-    this.#run(() =>
+    await this.#run('write', () =>
       this.#statements.setMetadata.run({
         streamId,
         metadata: json,
@@ -379,7 +302,7 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
       // A hard delete should leave no copy of the stream's state behind.
       s.deleteSnapshot.run(streamId);
     });
-    this.#run(() => remove.immediate());
+    await this.#run('write', () => remove.immediate());
   }
 
   onAppend(listener: () => void): () => void {
@@ -391,7 +314,12 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
-    if (this.#owned && this.database.open) this.database.close();
+    if (!this.#owned) return;
+    // Waits for an append still open on this connection ('read': other connections' work
+    // does not matter here), so closing never cuts a transaction short.
+    await this.#gate.run(this.database, 'read', () => {
+      if (this.database.open) this.database.close();
+    });
   }
 
   #notify(): void {
@@ -405,13 +333,21 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
     }
   }
 
-  #run<T>(work: () => T): T {
+  #assertOpen(): void {
     if (this.#closed || !this.database.open) throw new StoreClosedError();
-    try {
-      return work();
-    } catch (error) {
-      throw toStoreError(error, this.address);
-    }
+  }
+
+  /** Runs statements on the connection once the file's gate lets them (see sqlite-transaction.ts). */
+  #run<T>(access: 'read' | 'write', work: () => T): T | Promise<T> {
+    this.#assertOpen();
+    return this.#gate.run(this.database, access, () => {
+      this.#assertOpen();
+      try {
+        return work();
+      } catch (error) {
+        throw toStoreError(error, this.address);
+      }
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import { StoreClosedError } from '../../core/errors.js';
 import { deserializeJson, serializeJson } from '../../core/serializer.js';
 import type { Snapshot, SnapshotStore } from '../../event-store/snapshot-store.js';
 import { addressOf, ensureSchema, toStoreError, type SqliteDatabase } from './sqlite-schema.js';
+import { gateFor, type SqliteFileGate } from './sqlite-transaction.js';
 
 interface SnapshotRow {
   version: number;
@@ -17,12 +18,14 @@ interface SnapshotRow {
  */
 export class SqliteSnapshotStore implements SnapshotStore {
   readonly #db: SqliteDatabase;
+  readonly #gate: SqliteFileGate;
   readonly #load: Statement<[string], SnapshotRow>;
   readonly #save: Statement<[string, number, number, string, number]>;
   readonly #delete: Statement<[string]>;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
+    this.#gate = gateFor(db);
     ensureSchema(db);
     this.#load = db.prepare(
       `SELECT version, state_version AS stateVersion, state, created_at AS createdAt
@@ -45,7 +48,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
     streamId: string,
     options: { stateVersion?: number } = {},
   ): Promise<Snapshot<S> | undefined> {
-    const row = this.#run(() => this.#load.get(streamId));
+    const row = await this.#run('read', () => this.#load.get(streamId));
     if (!row) return undefined;
     if (options.stateVersion !== undefined && row.stateVersion !== options.stateVersion) {
       return undefined;
@@ -61,7 +64,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
 
   async save<S>(snapshot: Snapshot<S>): Promise<void> {
     const state = serializeJson(snapshot.state, `snapshot state of stream ${snapshot.streamId}`);
-    this.#run(() =>
+    await this.#run('write', () =>
       this.#save.run(
         snapshot.streamId,
         snapshot.version,
@@ -73,15 +76,19 @@ export class SqliteSnapshotStore implements SnapshotStore {
   }
 
   async delete(streamId: string): Promise<void> {
-    this.#run(() => this.#delete.run(streamId));
+    await this.#run('write', () => this.#delete.run(streamId));
   }
 
-  #run<T>(work: () => T): T {
+  /** Waits its turn while this process holds a transaction on the file (see sqlite-transaction.ts). */
+  #run<T>(access: 'read' | 'write', work: () => T): T | Promise<T> {
     if (!this.#db.open) throw new StoreClosedError();
-    try {
-      return work();
-    } catch (error) {
-      throw toStoreError(error, addressOf(this.#db.name));
-    }
+    return this.#gate.run(this.#db, access, () => {
+      if (!this.#db.open) throw new StoreClosedError();
+      try {
+        return work();
+      } catch (error) {
+        throw toStoreError(error, addressOf(this.#db.name));
+      }
+    });
   }
 }
