@@ -25,10 +25,8 @@ import { schemaIdentity, type SchemaIdentity } from './postgres-schema.js';
 /** Something that runs queries: a pool, a pooled client or a plain client. */
 export type Queryable = Pick<Pool | ClientBase, 'query'>;
 
-interface AppendRow {
-  next_version: string;
-  first_position: string | null;
-}
+/** `{next version, first position}`; int8 arrive as strings, the position null if nothing was written. */
+type AppendRow = { r: [string, string | null] };
 
 /**
  * Runs `causeway_append` on `db`: one round trip. With `notify` the function queues a
@@ -68,8 +66,8 @@ export async function runAppend(
   try {
     const { rows } = await db.query<AppendRow>({
       name: `${identity.statementPrefix}append`,
-      text: `SELECT next_version, first_position FROM ${identity.quoted}.causeway_append(
-               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+      text: `SELECT ${identity.quoted}.causeway_append(
+               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS r`,
       values: [
         streamId,
         String(expected),
@@ -86,10 +84,10 @@ export async function runAppend(
         schemaVersions,
       ],
     });
-    const row = rows[0]!;
-    const first = row.first_position === null ? 0 : Number(row.first_position);
+    const [next, firstPosition] = rows[0]!.r;
+    const first = firstPosition === null ? 0 : Number(firstPosition);
     return {
-      nextExpectedVersion: Number(row.next_version),
+      nextExpectedVersion: Number(next),
       positions: Array.from({ length: first === 0 ? 0 : n }, (_, i) => first + i),
     };
   } catch (error) {

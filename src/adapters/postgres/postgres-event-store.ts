@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, QueryResultRow } from 'pg';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreClosedError } from '../../core/errors.js';
@@ -56,6 +57,9 @@ type StreamRecord = {
   created_at: Date;
   updated_at: Date;
 };
+
+/** The most often other processes are woken by NOTIFY (ours are woken directly). */
+const ANNOUNCE_INTERVAL_MS = 10;
 
 const EVENT_COLUMNS = `global_position, id, stream_id, stream_version, type, source, subject,
   time, datacontenttype, data::text AS data, metadata::text AS metadata, schema_version`;
@@ -131,11 +135,13 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
   }
 
   /**
-   * Wakes subscribers after a commit: ours directly, other processes' through one NOTIFY.
+   * Wakes subscribers after a commit: ours directly, other processes' through a NOTIFY.
    * The NOTIFY is sent after the append rather than inside it because PostgreSQL serializes
    * the commits of notifying transactions behind one lock held across the WAL flush, which
-   * would undo group commit for concurrent writers. At most one NOTIFY is in flight; appends
-   * meanwhile coalesce into one more. It commits asynchronously: a lost wake-up costs a poll.
+   * undoes group commit for concurrent writers (measured: 8 writers fell to ~0.2x raw).
+   * NOTIFYs are also rate-limited, one per `ANNOUNCE_INTERVAL_MS` at most, with the appends
+   * in between coalesced into the next one: a NOTIFY per append cost a quarter of the
+   * throughput. They commit asynchronously: a lost wake-up only costs a poll interval.
    */
   #announce(): void {
     this.#listener.notify();
@@ -146,6 +152,7 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
     this.#announcing = (async () => {
       do {
         this.#announceAgain = false;
+        const started = Date.now();
         await this.#connection.pool
           .query({
             name: `${this.identity.statementPrefix}notify`,
@@ -153,6 +160,8 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
             values: [this.identity.channel, this.#instance],
           })
           .catch(() => undefined);
+        const wait = ANNOUNCE_INTERVAL_MS - (Date.now() - started);
+        if (this.#announceAgain && wait > 0 && !this.#closed) await sleep(wait);
       } while (this.#announceAgain && !this.#closed);
       this.#announcing = undefined;
     })();

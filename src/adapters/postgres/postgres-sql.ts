@@ -87,50 +87,31 @@ CREATE TABLE ${s}.causeway_snapshots (
   created_at timestamptz NOT NULL
 );
 
--- The same rule as checkExpectedVersion in src/event-store/expected-version.ts. On a
--- conflict the driver replays that function on the DETAIL ("state:version"), so callers get
--- the kernel's own error; keep the two in step.
+-- The rule of checkExpectedVersion in src/event-store/expected-version.ts as a predicate
+-- the planner inlines into the append's UPDATE. Keep the two in step. On a conflict the
+-- driver replays the kernel's function on the DETAIL ("state:version"), so callers get the
+-- kernel's own error. Versions compare as text: no cast can fail on 'any' and friends.
+CREATE FUNCTION ${s}.causeway_expected_holds(p_expected text, p_state text, p_version bigint)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT coalesce(p_state, '') <> 'tombstoned' AND CASE p_expected
+    WHEN 'any' THEN true
+    WHEN 'no_stream' THEN NOT coalesce(p_state = 'active' AND p_version > 0, false)
+    WHEN '0' THEN NOT coalesce(p_state = 'active' AND p_version > 0, false)
+    WHEN 'stream_exists' THEN coalesce(p_state = 'active' AND p_version > 0, false)
+    ELSE coalesce(p_state = 'active' AND p_version > 0 AND p_version::text = p_expected, false)
+  END
+$fn$;
+
 CREATE FUNCTION ${s}.causeway_check_expected(p_expected text, p_state text, p_version bigint)
 RETURNS void LANGUAGE plpgsql AS $fn$
-DECLARE
-  v_exists boolean := coalesce(p_state = 'active' AND p_version > 0, false);
-  v_conflict boolean;
 BEGIN
-  IF p_state = 'tombstoned' THEN v_conflict := true;
-  ELSIF p_expected = 'any' THEN v_conflict := false;
-  ELSIF p_expected = 'no_stream' OR p_expected = '0' THEN v_conflict := v_exists;
-  ELSIF p_expected = 'stream_exists' THEN v_conflict := NOT v_exists;
-  ELSE v_conflict := NOT v_exists OR p_version <> p_expected::bigint;
-  END IF;
-  IF v_conflict THEN
+  IF NOT ${s}.causeway_expected_holds(p_expected, p_state, p_version) THEN
     RAISE EXCEPTION 'causeway: expected version % does not match the stream', p_expected
       USING ERRCODE = 'CW001', DETAIL = coalesce(p_state, 'missing') || ':' || coalesce(p_version, 0);
   END IF;
 END $fn$;
 
--- Step 1 of the protocol, writer side. The exception block guarantees K is released even
--- when the statement is cancelled while holding it (session locks outlive errors).
-CREATE FUNCTION ${s}.causeway_allocate(p_count int)
-RETURNS bigint LANGUAGE plpgsql AS $fn$
-DECLARE
-  v_first bigint;
-BEGIN
-  PERFORM pg_advisory_lock(${k});
-  BEGIN
-    v_first := nextval(${seq});
-    IF p_count > 1 THEN
-      PERFORM setval(${seq}, v_first + p_count - 1);
-    END IF;
-    PERFORM pg_advisory_xact_lock_shared(${base} + v_first);
-  EXCEPTION WHEN query_canceled OR others THEN
-    PERFORM pg_advisory_unlock(${k});
-    RAISE;
-  END;
-  PERFORM pg_advisory_unlock(${k});
-  RETURN v_first;
-END $fn$;
-
--- Step 2, reader side: the safe high-water mark.
+-- The reader side of the protocol: the safe high-water mark.
 CREATE FUNCTION ${s}.causeway_head()
 RETURNS bigint LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -191,60 +172,94 @@ BEGIN
      LIMIT p_limit;
 END $fn$;
 
--- The whole append in one statement: lock (or create) the stream row, check the expected
--- version, allocate positions, insert, notify. Positions are allocated after the row lock so
--- a writer waiting for its stream holds no position back.
+-- The whole append in one call: lock (or create) the stream row, check the expected version,
+-- allocate positions, insert, notify. Positions are allocated after the row lock, so a writer
+-- waiting for its stream holds no position back. Returns {next version, first position}: an
+-- array read with SELECT f() costs measurably less than OUT parameters and SELECT * FROM f().
 CREATE FUNCTION ${s}.causeway_append(p_stream_id text, p_expected text, p_now timestamptz,
   p_notify boolean, p_ids text[], p_types text[], p_sources text[], p_subjects text[],
   p_times timestamptz[], p_content_types text[], p_data text[], p_metadata text[],
-  p_schema_versions int[], OUT next_version bigint, OUT first_position bigint)
-LANGUAGE plpgsql AS $fn$
+  p_schema_versions int[])
+RETURNS bigint[] LANGUAGE plpgsql AS $fn$
 DECLARE
   v_count int := coalesce(cardinality(p_ids), 0);
   v_version bigint;
   v_state text;
+  v_first bigint;
 BEGIN
-  LOOP
-    SELECT s.version, s.state INTO v_version, v_state
-      FROM ${s}.causeway_streams s WHERE s.stream_id = p_stream_id FOR UPDATE;
-    EXIT WHEN FOUND;
-    PERFORM ${s}.causeway_check_expected(p_expected, NULL, NULL);
-    IF v_count = 0 THEN
-      next_version := 0;
-      RETURN;
-    END IF;
-    INSERT INTO ${s}.causeway_streams (stream_id, version, state, metadata, created_at, updated_at)
-    VALUES (p_stream_id, v_count, 'active', '{}', p_now, p_now)
-    ON CONFLICT (stream_id) DO NOTHING;
-    IF FOUND THEN
-      v_version := 0;
-      EXIT;
-    END IF;
-    -- Another writer created the stream meanwhile: lock its row and check again.
-  END LOOP;
-  IF v_state IS NOT NULL THEN
-    PERFORM ${s}.causeway_check_expected(p_expected, v_state, v_version);
-    IF v_count = 0 THEN
-      next_version := CASE WHEN v_state = 'active' THEN v_version ELSE 0 END;
-      RETURN;
-    END IF;
-    UPDATE ${s}.causeway_streams
-       SET version = v_version + v_count, state = 'active', updated_at = p_now
-     WHERE stream_id = p_stream_id;
+  IF v_count > 0 THEN
+    -- Fast path, one statement: lock an existing stream whose head satisfies the expected
+    -- version and bump it. At READ COMMITTED a row updated concurrently is re-checked in
+    -- its newest version. No row: a new stream or a conflict, sorted out below.
+    UPDATE ${s}.causeway_streams s
+       SET version = s.version + v_count, state = 'active', updated_at = p_now
+     WHERE s.stream_id = p_stream_id AND ${s}.causeway_expected_holds(p_expected, s.state, s.version)
+    RETURNING s.version - v_count INTO v_version;
   END IF;
-  first_position := ${s}.causeway_allocate(v_count);
-  INSERT INTO ${s}.causeway_events (global_position, id, stream_id, stream_version, type, source,
-    subject, time, datacontenttype, data, metadata, schema_version)
-  SELECT first_position + e.n - 1, e.id, p_stream_id, v_version + e.n, e.type, e.source,
-         e.subject, e.time, e.content_type, e.data::json, e.metadata::json, e.schema_version
-    FROM unnest(p_ids, p_types, p_sources, p_subjects, p_times, p_content_types, p_data,
-                p_metadata, p_schema_versions)
-         WITH ORDINALITY AS e(id, type, source, subject, time, content_type, data, metadata,
-                              schema_version, n);
+  IF v_version IS NULL THEN
+    LOOP
+      SELECT s.version, s.state INTO v_version, v_state
+        FROM ${s}.causeway_streams s WHERE s.stream_id = p_stream_id FOR UPDATE;
+      EXIT WHEN FOUND;
+      PERFORM ${s}.causeway_check_expected(p_expected, NULL, NULL);
+      IF v_count = 0 THEN
+        RETURN ARRAY[0, NULL]::bigint[];
+      END IF;
+      INSERT INTO ${s}.causeway_streams (stream_id, version, state, metadata, created_at, updated_at)
+      VALUES (p_stream_id, v_count, 'active', '{}', p_now, p_now)
+      ON CONFLICT (stream_id) DO NOTHING;
+      IF FOUND THEN
+        v_version := 0;
+        EXIT;
+      END IF;
+      -- Another writer created the stream meanwhile: lock its row and check again.
+    END LOOP;
+    IF v_state IS NOT NULL THEN
+      PERFORM ${s}.causeway_check_expected(p_expected, v_state, v_version);
+      IF v_count = 0 THEN
+        RETURN ARRAY[CASE WHEN v_state = 'active' THEN v_version ELSE 0 END, NULL]::bigint[];
+      END IF;
+      UPDATE ${s}.causeway_streams
+         SET version = v_version + v_count, state = 'active', updated_at = p_now
+       WHERE stream_id = p_stream_id;
+    END IF;
+  END IF;
+  -- Step 1 of the protocol, writer side, inline (a nested call costs measurably). The
+  -- exception block releases K even when the statement is cancelled while holding it:
+  -- session locks outlive errors.
+  PERFORM pg_advisory_lock(${k});
+  BEGIN
+    v_first := nextval(${seq});
+    IF v_count > 1 THEN
+      PERFORM setval(${seq}, v_first + v_count - 1);
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(${base} + v_first);
+  EXCEPTION WHEN query_canceled OR others THEN
+    PERFORM pg_advisory_unlock(${k});
+    RAISE;
+  END;
+  PERFORM pg_advisory_unlock(${k});
+  IF v_count = 1 THEN
+    -- The common single-event append skips unnest's materialized function scan.
+    INSERT INTO ${s}.causeway_events (global_position, id, stream_id, stream_version, type,
+      source, subject, time, datacontenttype, data, metadata, schema_version)
+    VALUES (v_first, p_ids[1], p_stream_id, v_version + 1, p_types[1], p_sources[1],
+      p_subjects[1], p_times[1], p_content_types[1], p_data[1]::json, p_metadata[1]::json,
+      p_schema_versions[1]);
+  ELSE
+    INSERT INTO ${s}.causeway_events (global_position, id, stream_id, stream_version, type,
+      source, subject, time, datacontenttype, data, metadata, schema_version)
+    SELECT v_first + e.n - 1, e.id, p_stream_id, v_version + e.n, e.type, e.source,
+           e.subject, e.time, e.content_type, e.data::json, e.metadata::json, e.schema_version
+      FROM unnest(p_ids, p_types, p_sources, p_subjects, p_times, p_content_types, p_data,
+                  p_metadata, p_schema_versions)
+           WITH ORDINALITY AS e(id, type, source, subject, time, content_type, data, metadata,
+                                schema_version, n);
+  END IF;
   IF p_notify THEN
     PERFORM pg_notify('${id.channel}', '');
   END IF;
-  next_version := v_version + v_count;
+  RETURN ARRAY[v_version + v_count, v_first];
 END $fn$;
 
 -- Soft delete or tombstone after the same expected-version check. A missing stream is
