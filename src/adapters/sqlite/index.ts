@@ -11,6 +11,11 @@ export { appendInTransaction } from './sqlite-append.js';
 export { SqliteCheckpointStore } from './sqlite-checkpoint-store.js';
 export { SqliteSnapshotStore } from './sqlite-snapshot-store.js';
 export {
+  createSqliteProjectionStore,
+  SqliteProjectionStore,
+  type SqliteProjectionStoreOptions,
+} from './sqlite-projection-store.js';
+export {
   migrate,
   openSqliteDatabase,
   prepareDatabase,

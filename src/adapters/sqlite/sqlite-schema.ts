@@ -50,6 +50,25 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 2,
+    // Projection state: the checkpoint lives beside the read-model rows so both commit in one
+    // transaction. Times are epoch milliseconds, like the event store's.
+    sql: `
+      CREATE TABLE causeway_projections (
+        name             TEXT NOT NULL,
+        version          INTEGER NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('building', 'active', 'retired')),
+        paused           INTEGER NOT NULL DEFAULT 0,
+        position         INTEGER NOT NULL DEFAULT 0,
+        lease_owner      TEXT,
+        lease_expires_at INTEGER,
+        error            TEXT,
+        updated_at       INTEGER NOT NULL,
+        PRIMARY KEY (name, version)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
