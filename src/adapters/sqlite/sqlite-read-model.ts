@@ -324,11 +324,7 @@ export class SqliteTable<R extends Row> implements Table<R> {
   }
 
   #assertWritable(): void {
-    if (this.target.readOnly)
-      throw invalid(
-        ['table', this.definition.name],
-        'reader() is read-only; write read models in projection handlers',
-      );
+    if (this.target.readOnly) throw readOnly();
   }
 
   #run<T>(work: () => T): T {
@@ -364,6 +360,7 @@ export class SqliteSqlExecutor implements SqlExecutor {
   }
 
   async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
+    if (this.target.readOnly) throw readOnly();
     const prepared = this.#prepare(sql);
     const values = params.map(bind);
     return run(this.target, () =>
@@ -377,8 +374,7 @@ export class SqliteSqlExecutor implements SqlExecutor {
     if (/^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i.test(sql))
       throw invalid(['sql'], 'transaction control is not allowed here; the session owns it');
     const prepared = run(this.target, () => statement(this.target.db, sql));
-    if (this.target.readOnly && !prepared.readonly)
-      throw invalid(['sql'], 'reader() is read-only; write read models in projection handlers');
+    if (this.target.readOnly && !prepared.readonly) throw readOnly();
     return prepared;
   }
 }
@@ -444,6 +440,10 @@ function nonNegative(value: number, name: string): number {
 function describe(value: unknown): string {
   if (value instanceof Date) return 'an invalid Date';
   return typeof value === 'string' ? `"${value.slice(0, 40)}"` : `${typeof value} ${String(value)}`;
+}
+
+function readOnly(): ValidationError {
+  return invalid(['reader'], 'reader() is read-only; write read models in projection handlers');
 }
 
 function invalid(path: (string | number)[], message: string): ValidationError {
