@@ -118,6 +118,42 @@ describe('PostgreSQL adapter: no skipped events', () => {
     }
   });
 
+  it('releases the allocation lock when the append fails while holding it', async () => {
+    const { store, schema } = await openStore();
+    await store.appendToStream('s', [ev('A1'), ev('A2')]);
+    // nextval runs while the allocation lock is held: make it fail there.
+    await admin.query(`ALTER SEQUENCE "${schema}".causeway_position_seq MAXVALUE 2`);
+    await expect(store.appendToStream('s', [ev('B')])).rejects.toMatchObject({ code: '2200H' });
+    await admin.query(`ALTER SEQUENCE "${schema}".causeway_position_seq NO MAXVALUE`);
+    // Another process needs the lock to compute the high-water mark; a leaked lock hangs it.
+    const { store: other } = await openStore(schema);
+    const head = await Promise.race([
+      other.headPosition(),
+      sleep(5_000).then(() => 'timed out' as const),
+    ]);
+    expect(head).toBe(2);
+    expect((await other.appendToStream('s', [ev('C')])).nextExpectedVersion).toBe(3);
+  });
+
+  it('keeps its connections through expected errors (conflicts, duplicate ids)', async () => {
+    const { driver, store } = await openStore();
+    let removed = 0;
+    driver.pool.on('remove', () => removed++);
+    await store.appendToStream('s', [{ ...ev('A'), id: 'dup' }]);
+    for (let i = 0; i < 10; i++) {
+      await expect(
+        store.appendToStream('s', [ev('B')], { expectedVersion: 0 }),
+      ).rejects.toMatchObject({
+        code: 'CONCURRENCY',
+      });
+      await expect(store.appendToStream('t', [{ ...ev('B'), id: 'dup' }])).rejects.toMatchObject({
+        code: 'DUPLICATE_EVENT_ID',
+        eventId: 'dup',
+      });
+    }
+    expect(removed).toBe(0);
+  });
+
   it('16 concurrent writers with late commits and rollbacks: a live subscriber sees every committed event once, in order', async () => {
     const { store, schema } = await openStore();
     const seen: RecordedEvent[] = [];
@@ -230,6 +266,18 @@ describe('PostgreSQL adapter: connections, schema, notifications', () => {
       `SELECT version FROM "${schema}".causeway_schema_migrations`,
     );
     expect(rows).toEqual([{ version: 1 }]);
+  });
+
+  it('with migrate: false, refuses a schema that was never migrated', async () => {
+    const schema = freshSchema();
+    await expect(
+      createPostgresEventStore({ connectionString: url, schema, migrate: false }),
+    ).rejects.toThrow(/version 0, this code needs 1/);
+    const { store } = await openStore(schema);
+    await store.appendToStream('s', [ev('A')]);
+    const again = await createPostgresEventStore({ connectionString: url, schema, migrate: false });
+    toClose.push(again);
+    expect(await again.headPosition()).toBe(1);
   });
 
   it('rejects schema names that are not plain identifiers', async () => {

@@ -16,6 +16,7 @@ export { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
 export { PostgresSnapshotStore } from './postgres-snapshot-store.js';
 export { type PostgresConnectionOptions } from './postgres-connection.js';
 export {
+  assertPostgresSchema,
   DEFAULT_SCHEMA,
   migratePostgresSchema,
   POSTGRES_SCHEMA_VERSION,

@@ -1,4 +1,4 @@
-import type { ClientBase, Pool } from 'pg';
+import type { ClientBase, Pool, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ConcurrencyError, DuplicateEventIdError } from '../../core/errors.js';
 import { prepareEvents, type PreparedEvent } from '../../event-store/event-codec.js';
@@ -25,6 +25,9 @@ import { schemaIdentity, type SchemaIdentity } from './postgres-schema.js';
 /** Something that runs queries: a pool, a pooled client or a plain client. */
 export type Queryable = Pick<Pool | ClientBase, 'query'>;
 
+/** Runs one statement; lets the driver choose how connections are checked out. */
+export type RunQuery = <R extends QueryResultRow>(config: QueryConfig) => Promise<QueryResult<R>>;
+
 /** `{next version, first position}`; int8 arrive as strings, the position null if nothing was written. */
 type AppendRow = { r: [string, string | null] };
 
@@ -33,7 +36,7 @@ type AppendRow = { r: [string, string | null] };
  * NOTIFY that PostgreSQL sends when the surrounding transaction commits.
  */
 export async function runAppend(
-  db: Queryable,
+  query: RunQuery,
   identity: SchemaIdentity,
   streamId: string,
   events: readonly PreparedEvent[],
@@ -64,7 +67,7 @@ export async function runAppend(
     schemaVersions[i] = event.schemaVersion;
   }
   try {
-    const { rows } = await db.query<AppendRow>({
+    const { rows } = await query<AppendRow>({
       name: `${identity.statementPrefix}append`,
       text: `SELECT ${identity.quoted}.causeway_append(
                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS r`,
@@ -91,14 +94,14 @@ export async function runAppend(
       positions: Array.from({ length: first === 0 ? 0 : n }, (_, i) => first + i),
     };
   } catch (error) {
-    throw await appendError(error, db, identity, streamId, events, expected);
+    throw await appendError(error, query, identity, streamId, events, expected);
   }
 }
 
 /** Maps the append function's failures onto the kernel's errors. */
 async function appendError(
   error: unknown,
-  db: Queryable,
+  query: RunQuery,
   identity: SchemaIdentity,
   streamId: string,
   events: readonly PreparedEvent[],
@@ -110,12 +113,10 @@ async function appendError(
     const id = /\(id\)=\((.*)\) already exists/.exec(detailOf(error) ?? '')?.[1];
     if (id !== undefined) return new DuplicateEventIdError(id, { cause: error });
     // The detail is hidden from roles that cannot read the table; find the id ourselves.
-    const { rows } = await db
-      .query<{ id: string }>(
-        `SELECT id FROM ${identity.quoted}.causeway_events WHERE id = ANY ($1) LIMIT 1`,
-        [events.map((e) => e.id)],
-      )
-      .catch(() => ({ rows: [] as { id: string }[] }));
+    const { rows } = await query<{ id: string }>({
+      text: `SELECT id FROM ${identity.quoted}.causeway_events WHERE id = ANY ($1) LIMIT 1`,
+      values: [events.map((e) => e.id)],
+    }).catch(() => ({ rows: [] as { id: string }[] }));
     return new DuplicateEventIdError(rows[0]?.id ?? events[0]?.id ?? '', { cause: error });
   }
   return error;
@@ -187,5 +188,13 @@ export async function appendInTransaction(
     ...(options.source === undefined ? {} : { source: options.source }),
   });
   const identity = schemaIdentity(options.schema);
-  return runAppend(client, identity, streamId, prepared, expected, clock.now(), true);
+  return runAppend(
+    (config) => client.query(config),
+    identity,
+    streamId,
+    prepared,
+    expected,
+    clock.now(),
+    true,
+  );
 }

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { CheckpointStore } from '../../event-store/checkpoint-store.js';
-import { toStoreError } from './postgres-connection.js';
+import { runQuery, toStoreError } from './postgres-connection.js';
 import type { SchemaIdentity } from './postgres-schema.js';
 
 /** Subscription checkpoints in the event store's schema, one row per subscription name. */
@@ -48,7 +48,7 @@ export class PostgresCheckpointStore implements CheckpointStore {
     values: unknown[],
   ) {
     try {
-      return await this.#pool.query<R>({
+      return await runQuery<R>(this.#pool, {
         name: this.#identity.statementPrefix + name,
         text,
         values,

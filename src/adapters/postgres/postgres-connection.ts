@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ClientConfig, Pool } from 'pg';
+import type { ClientConfig, Pool, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { isCausewayError, StoreUnavailableError } from '../../core/errors.js';
 
 export interface PostgresConnectionOptions {
@@ -118,4 +118,37 @@ export function toStoreError(error: unknown, address: string): unknown {
 export function sqlState(error: unknown): string | undefined {
   const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * `pool.query` without its habit of closing the connection after every failed statement:
+ * an expected error (a version conflict, a duplicate id) would otherwise cost a reconnect
+ * and re-preparing every statement. After an error the server reports, the session is idle
+ * and healthy (our functions release their session locks on error), so it goes back to the
+ * pool; after anything else (network, FATAL) it is discarded.
+ */
+export async function runQuery<R extends QueryResultRow>(
+  pool: Pool,
+  config: QueryConfig,
+): Promise<QueryResult<R>> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    return await client.query<R>(config);
+  } catch (error) {
+    if (!isStatementError(error))
+      broken = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+function isStatementError(error: unknown): boolean {
+  return (
+    error instanceof pg.DatabaseError &&
+    error.severity !== 'FATAL' &&
+    error.severity !== 'PANIC' &&
+    !isUnavailable(error)
+  );
 }

@@ -21,13 +21,19 @@ import { expectedVersionError, runAppend } from './postgres-append.js';
 import { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
 import {
   openConnection,
+  runQuery,
   sqlState,
   toStoreError,
   type PostgresConnection,
   type PostgresConnectionOptions,
 } from './postgres-connection.js';
 import { NotificationListener } from './postgres-listener.js';
-import { migratePostgresSchema, schemaIdentity, type SchemaIdentity } from './postgres-schema.js';
+import {
+  assertPostgresSchema,
+  migratePostgresSchema,
+  schemaIdentity,
+  type SchemaIdentity,
+} from './postgres-schema.js';
 
 export interface PostgresEventStoreOptions extends EventStoreOptions, PostgresConnectionOptions {
   /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
@@ -114,6 +120,11 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
     await this.#run(() => migratePostgresSchema(this.#connection.pool, this.identity.schema));
   }
 
+  /** Checks the schema is migrated, without changing it (see `assertPostgresSchema`). */
+  async checkSchema(): Promise<void> {
+    await this.#run(() => assertPostgresSchema(this.#connection.pool, this.identity.schema));
+  }
+
   async append(
     streamId: string,
     events: readonly PreparedEvent[],
@@ -121,7 +132,7 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
   ): Promise<AppendResult> {
     const result = await this.#run(() =>
       runAppend(
-        this.#connection.pool,
+        (config) => runQuery(this.#connection.pool, config),
         this.identity,
         streamId,
         events,
@@ -153,15 +164,14 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
       do {
         this.#announceAgain = false;
         const started = Date.now();
-        await this.#connection.pool
-          .query({
-            name: `${this.identity.statementPrefix}notify`,
-            text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
-            values: [this.identity.channel, this.#instance],
-          })
-          .catch(() => undefined);
+        await runQuery(this.#connection.pool, {
+          name: `${this.identity.statementPrefix}notify`,
+          text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+          values: [this.identity.channel, this.#instance],
+        }).catch(() => undefined);
+        // Always cool down: appends arriving meanwhile are announced together afterwards.
         const wait = ANNOUNCE_INTERVAL_MS - (Date.now() - started);
-        if (this.#announceAgain && wait > 0 && !this.#closed) await sleep(wait);
+        if (wait > 0 && !this.#closed) await sleep(wait, undefined, { ref: false });
       } while (this.#announceAgain && !this.#closed);
       this.#announcing = undefined;
     })();
@@ -293,7 +303,8 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
     values: unknown[],
   ) {
     return this.#run(() =>
-      this.#connection.pool.query<R>(
+      runQuery<R>(
+        this.#connection.pool,
         name === undefined
           ? { text, values }
           : { name: this.identity.statementPrefix + name, text, values },
@@ -321,7 +332,7 @@ export async function createPostgresEventStore(
   const driver = new PostgresEventStoreDriver(options);
   try {
     if (options.migrate ?? true) await driver.migrate();
-    else await driver.headPosition();
+    else await driver.checkSchema();
   } catch (error) {
     await driver.close();
     throw error;

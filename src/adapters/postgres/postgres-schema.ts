@@ -128,6 +128,21 @@ export async function migratePostgresSchema(pool: Pool, schema?: string): Promis
   }
 }
 
+/**
+ * For stores opened with `migrate: false`: fails with a clear message unless a deploy step
+ * (or another process) already brought the schema to the version this code needs.
+ */
+export async function assertPostgresSchema(pool: Pool, schema?: string): Promise<void> {
+  const identity = schemaIdentity(schema);
+  const version = await appliedVersion(pool, identity);
+  if (version < POSTGRES_SCHEMA_VERSION) {
+    throw new Error(
+      `Causeway's tables in PostgreSQL schema "${identity.schema}" are at version ${version}, ` +
+        `this code needs ${POSTGRES_SCHEMA_VERSION}: run migratePostgresSchema() or open the store with migrate: true.`,
+    );
+  }
+}
+
 async function appliedVersion(db: Pool | PoolClient, identity: SchemaIdentity): Promise<number> {
   const table = `${identity.quoted}.causeway_schema_migrations`;
   const { rows } = await db.query<{ exists: boolean }>(

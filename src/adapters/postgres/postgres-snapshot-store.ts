@@ -3,6 +3,7 @@ import { deserializeJson, serializeJson } from '../../core/serializer.js';
 import type { Snapshot, SnapshotStore } from '../../event-store/snapshot-store.js';
 import {
   openConnection,
+  runQuery,
   toStoreError,
   type PostgresConnection,
   type PostgresConnectionOptions,
@@ -94,7 +95,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
     values: unknown[],
   ) {
     try {
-      return await this.#connection.pool.query<R>({
+      return await runQuery<R>(this.#connection.pool, {
         name: this.#identity.statementPrefix + name,
         text,
         values,
