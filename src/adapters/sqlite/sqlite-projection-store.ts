@@ -5,7 +5,6 @@ import {
   LeaseLostError,
   type ProjectionDefinition,
   type ProjectionState,
-  type ProjectionStatus,
   type ProjectionStore,
 } from '../../projections/projection.js';
 import {
@@ -13,22 +12,27 @@ import {
   type ReadModelSession,
   type TableDefinition,
 } from '../../projections/read-model.js';
+import { SqliteReaderSession, SqliteSession } from './sqlite-read-model.js';
 import {
   assertTableMatches,
   assertValidTable,
   createTableSql,
-  quote,
-  SqliteReaderSession,
-  SqliteSession,
-  type SqliteTarget,
   viewSql,
-} from './sqlite-read-model.js';
+} from './sqlite-read-model-schema.js';
+import { quote, type SqliteTarget } from './sqlite-sql.js';
 import {
   addressOf,
   openSqliteDatabase,
   toStoreError,
   type SqliteDatabase,
 } from './sqlite-schema.js';
+import {
+  readerStatements,
+  toState,
+  writerStatements,
+  type Key,
+  type StateRow,
+} from './sqlite-projection-state.js';
 import { gateFor, isSqliteTransaction, type SqliteFileGate } from './sqlite-transaction.js';
 
 export interface SqliteProjectionStoreOptions {
@@ -42,23 +46,6 @@ export interface SqliteProjectionStoreOptions {
   database?: SqliteDatabase;
   clock?: Clock;
 }
-
-interface StateRow {
-  name: string;
-  version: number;
-  status: ProjectionStatus;
-  paused: number;
-  position: number;
-  leaseOwner: string | null;
-  leaseExpiresAt: number | null;
-  error: string | null;
-  updatedAt: number;
-}
-
-type Key = { name: string; version: number };
-
-const STATE_COLUMNS = `name, version, status, paused, position, lease_owner AS leaseOwner,
-  lease_expires_at AS leaseExpiresAt, error, updated_at AS updatedAt`;
 
 /**
  * Read models, checkpoints and leases in the event store's SQLite file. A batch's rows and its
@@ -354,74 +341,6 @@ export function createSqliteProjectionStore(
   options: SqliteProjectionStoreOptions = {},
 ): SqliteProjectionStore {
   return new SqliteProjectionStore(options);
-}
-
-function writerStatements(db: SqliteDatabase) {
-  const where = 'WHERE name = @name AND version = @version';
-  return {
-    state: db.prepare<[Key], StateRow>(
-      `SELECT ${STATE_COLUMNS} FROM causeway_projections ${where}`,
-    ),
-    // The first version of a projection ever prepared starts active; later ones build first.
-    insert: db.prepare<[Key & { now: number }]>(
-      `INSERT INTO causeway_projections (name, version, status, updated_at)
-       VALUES (@name, @version, CASE WHEN EXISTS (SELECT 1 FROM causeway_projections
-         WHERE name = @name) THEN 'building' ELSE 'active' END, @now)
-       ON CONFLICT (name, version) DO NOTHING`,
-    ),
-    acquire: db.prepare<[Key & { owner: string; now: number; expires: number }]>(
-      `UPDATE causeway_projections SET lease_owner = @owner, lease_expires_at = @expires
-       ${where} AND (lease_owner IS NULL OR lease_expires_at IS NULL
-         OR lease_expires_at <= @now OR lease_owner = @owner)`,
-    ),
-    release: db.prepare<[Key & { owner: string }]>(
-      `UPDATE causeway_projections SET lease_owner = NULL, lease_expires_at = NULL
-       ${where} AND lease_owner = @owner`,
-    ),
-    advance: db.prepare<[Key & { position: number; now: number }]>(
-      `UPDATE causeway_projections SET position = @position, updated_at = @now ${where}`,
-    ),
-    setPaused: db.prepare<[Key & { value: unknown; now: number }]>(
-      `UPDATE causeway_projections SET paused = @value, updated_at = @now ${where}`,
-    ),
-    setError: db.prepare<[Key & { value: unknown; now: number }]>(
-      `UPDATE causeway_projections SET error = @value, updated_at = @now ${where}`,
-    ),
-    activate: db.prepare<[Key & { now: number }]>(
-      `UPDATE causeway_projections
-       SET status = CASE WHEN version = @version THEN 'active' ELSE 'retired' END, updated_at = @now
-       WHERE name = @name AND (version = @version OR status <> 'retired')`,
-    ),
-    remove: db.prepare<[Key]>(`DELETE FROM causeway_projections ${where}`),
-    viewSql: db
-      .prepare<[string], string>(`SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?`)
-      .pluck(),
-  };
-}
-
-function readerStatements(db: SqliteDatabase) {
-  return {
-    state: db.prepare<[Key], StateRow>(
-      `SELECT ${STATE_COLUMNS} FROM causeway_projections WHERE name = @name AND version = @version`,
-    ),
-    list: db.prepare<[], StateRow>(
-      `SELECT ${STATE_COLUMNS} FROM causeway_projections ORDER BY name, version`,
-    ),
-  };
-}
-
-function toState(row: StateRow): ProjectionState {
-  return {
-    name: row.name,
-    version: row.version,
-    status: row.status,
-    paused: row.paused !== 0,
-    position: row.position,
-    leaseOwner: row.leaseOwner ?? undefined,
-    leaseExpiresAt: row.leaseExpiresAt === null ? undefined : new Date(row.leaseExpiresAt),
-    error: row.error ?? undefined,
-    updatedAt: new Date(row.updatedAt),
-  };
 }
 
 function keyOf(projection: ProjectionDefinition): Key {

@@ -1,4 +1,3 @@
-import type { Statement } from 'better-sqlite3';
 import { ValidationError } from '../../core/errors.js';
 import { deserializeJson, serializeJson } from '../../core/serializer.js';
 import type { ProjectionDefinition } from '../../projections/projection.js';
@@ -12,145 +11,23 @@ import {
   type Table,
   type TableDefinition,
 } from '../../projections/read-model.js';
-import { toStoreError, type SqliteDatabase } from './sqlite-schema.js';
+import { assertValidTable } from './sqlite-read-model-schema.js';
+import {
+  invalid,
+  quote,
+  readOnlyError,
+  run,
+  SqliteSqlExecutor,
+  statement,
+  type SqlValue,
+  type SqliteTarget,
+} from './sqlite-sql.js';
 
 /**
- * Read-model tables on SQLite: one physical table per projection version, typed columns, plain
- * SQL. Values are stored so that raw SQL sees natural types: booleans as 0/1, timestamps as
- * epoch milliseconds (exact for a JS `Date`, and they sort), JSON as text.
+ * The `Table` port on SQLite. Handlers get a session bound to their transaction and their
+ * projection version's tables; queries get the reader session, which goes through the views
+ * and so follows an activation atomically.
  */
-
-/** Where a session's statements run. */
-export interface SqliteTarget {
-  readonly db: SqliteDatabase;
-  /** For error messages. */
-  readonly address: string;
-  /** Throws once the statements may no longer run (transaction ended, store closed). */
-  readonly check: () => void;
-  /** Reader sessions only read: their writes would bypass leases and checkpoints. */
-  readonly readOnly: boolean;
-}
-
-type SqlValue = string | number | bigint | Buffer | null;
-
-const SQL_TYPES: Record<ColumnType, string> = {
-  text: 'TEXT',
-  integer: 'INTEGER',
-  real: 'REAL',
-  boolean: 'INTEGER',
-  json: 'TEXT',
-  timestamp: 'INTEGER',
-};
-
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,47}$/;
-const RESERVED = /^(causeway_|sqlite_)/;
-
-/** Names go into SQL text, so they are checked here too, not only by `defineTable`. */
-export function assertValidTable(definition: TableDefinition): void {
-  const issues: { path: (string | number)[]; message: string }[] = [];
-  if (!IDENTIFIER.test(definition.name) || RESERVED.test(definition.name))
-    issues.push({
-      path: ['name'],
-      message: 'must match /^[a-z_][a-z0-9_]{0,47}$/ and not start with causeway_ or sqlite_',
-    });
-  for (const [column, type] of Object.entries(definition.columns)) {
-    if (!IDENTIFIER.test(column))
-      issues.push({ path: ['columns', column], message: 'must match /^[a-z_][a-z0-9_]{0,47}$/' });
-    if (!(type in SQL_TYPES))
-      issues.push({ path: ['columns', column], message: `unknown column type "${type}"` });
-  }
-  if (!(definition.primaryKey in definition.columns))
-    issues.push({ path: ['primaryKey'], message: 'must be one of the columns' });
-  for (const [i, index] of definition.indexes.entries())
-    for (const column of index)
-      if (!(column in definition.columns))
-        issues.push({ path: ['indexes', i], message: `unknown column "${column}"` });
-  if (issues.length > 0) throw new ValidationError(`Invalid table "${definition.name}"`, issues);
-}
-
-export function quote(identifier: string): string {
-  return `"${identifier.replaceAll('"', '""')}"`;
-}
-
-/** The DDL for one version's table and its indexes; idempotent. */
-export function createTableSql(definition: TableDefinition, physical: string): string[] {
-  const columns = Object.entries(definition.columns).map(([column, type]) =>
-    column === definition.primaryKey
-      ? `${quote(column)} ${SQL_TYPES[type]} NOT NULL PRIMARY KEY`
-      : `${quote(column)} ${SQL_TYPES[type]}`,
-  );
-  return [
-    `CREATE TABLE IF NOT EXISTS ${quote(physical)} (${columns.join(', ')})`,
-    ...definition.indexes.map(
-      (index) =>
-        `CREATE INDEX IF NOT EXISTS ${quote(`${physical}__${index.join('__')}`)}
-         ON ${quote(physical)} (${index.map(quote).join(', ')})`,
-    ),
-  ];
-}
-
-/**
- * Fails when an existing table was created from a different definition: changing a table's
- * shape needs a new projection version, which builds new tables beside the old ones.
- */
-export function assertTableMatches(
-  db: SqliteDatabase,
-  definition: TableDefinition,
-  physical: string,
-): void {
-  const actual = db
-    .prepare<[], { name: string; type: string; pk: number }>(
-      `SELECT name, type, pk FROM pragma_table_info(${sqlString(physical)}) ORDER BY cid`,
-    )
-    .all()
-    .map((c) => `${c.name} ${c.type}${c.pk ? ' pk' : ''}`);
-  const wanted = Object.entries(definition.columns).map(
-    ([column, type]) =>
-      `${column} ${SQL_TYPES[type]}${column === definition.primaryKey ? ' pk' : ''}`,
-  );
-  if (actual.join(', ') !== wanted.join(', ')) {
-    throw new ValidationError('Table definition changed', [
-      {
-        path: ['tables', definition.name],
-        message: `${physical} exists with (${actual.join(', ')}) but the definition says (${wanted.join(', ')}); bump the projection version to build new tables`,
-      },
-    ]);
-  }
-}
-
-/** The stable name users query: a view on the active version's table. */
-export function viewSql(definition: TableDefinition, physical: string): string {
-  return `CREATE VIEW ${quote(definition.name)} AS SELECT * FROM ${quote(physical)}`;
-}
-
-export function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
-const MAX_CACHED = 256;
-const caches = new WeakMap<SqliteDatabase, Map<string, Statement<unknown[], unknown>>>();
-
-/** Statements are prepared once per connection; the cache is bounded against ad-hoc SQL. */
-function statement(db: SqliteDatabase, sql: string): Statement<unknown[], unknown> {
-  let cache = caches.get(db);
-  if (!cache) caches.set(db, (cache = new Map()));
-  let prepared = cache.get(sql);
-  if (!prepared) {
-    prepared = db.prepare<unknown[], unknown>(sql);
-    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-    cache.set(sql, prepared);
-  }
-  return prepared;
-}
-
-function run<T>(target: SqliteTarget, work: () => T): T {
-  target.check();
-  try {
-    return work();
-  } catch (error) {
-    throw toStoreError(error, target.address);
-  }
-}
 
 /** The session a projection handler writes through: its own tables, in one transaction. */
 export class SqliteSession implements ReadModelSession {
@@ -324,7 +201,7 @@ export class SqliteTable<R extends Row> implements Table<R> {
   }
 
   #assertWritable(): void {
-    if (this.target.readOnly) throw readOnly();
+    if (this.target.readOnly) throw readOnlyError();
   }
 
   #run<T>(work: () => T): T {
@@ -340,42 +217,6 @@ export class SqliteTable<R extends Row> implements Table<R> {
         throw invalid(['table'], `no active projection owns "${this.definition.name}"`);
       throw error;
     }
-  }
-}
-
-/** Raw SQL with `?` placeholders, on the session's connection and transaction. */
-export class SqliteSqlExecutor implements SqlExecutor {
-  readonly dialect = 'sqlite';
-
-  constructor(private readonly target: SqliteTarget) {}
-
-  async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    const prepared = this.#prepare(sql);
-    const values = params.map(bind);
-    return run(this.target, () => {
-      if (prepared.reader) return prepared.all(...values) as T[];
-      prepared.run(...values);
-      return [];
-    });
-  }
-
-  async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
-    if (this.target.readOnly) throw readOnly();
-    const prepared = this.#prepare(sql);
-    const values = params.map(bind);
-    return run(this.target, () =>
-      // `INSERT … RETURNING` is a reader statement: count the rows it returned.
-      prepared.reader ? prepared.all(...values).length : prepared.run(...values).changes,
-    );
-  }
-
-  #prepare(sql: string): Statement<unknown[], unknown> {
-    // Ending or nesting the transaction from inside would break the batch's atomicity.
-    if (/^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i.test(sql))
-      throw invalid(['sql'], 'transaction control is not allowed here; the session owns it');
-    const prepared = run(this.target, () => statement(this.target.db, sql));
-    if (this.target.readOnly && !prepared.readonly) throw readOnly();
-    return prepared;
   }
 }
 
@@ -417,21 +258,6 @@ function decode(value: unknown, type: ColumnType, what: string): unknown {
   }
 }
 
-/** Raw SQL parameters: the same conversions as typed columns, where the type is obvious. */
-function bind(value: unknown, index: number): SqlValue {
-  if (value === undefined || value === null) return null;
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  if (value instanceof Date) return value.getTime();
-  if (
-    typeof value === 'string' ||
-    typeof value === 'number' ||
-    typeof value === 'bigint' ||
-    Buffer.isBuffer(value)
-  )
-    return value;
-  return serializeJson(value, `parameter ${index + 1}`);
-}
-
 function nonNegative(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value < 0) throw invalid([name], 'must be an integer >= 0');
   return value;
@@ -440,12 +266,4 @@ function nonNegative(value: number, name: string): number {
 function describe(value: unknown): string {
   if (value instanceof Date) return 'an invalid Date';
   return typeof value === 'string' ? `"${value.slice(0, 40)}"` : `${typeof value} ${String(value)}`;
-}
-
-function readOnly(): ValidationError {
-  return invalid(['reader'], 'reader() is read-only; write read models in projection handlers');
-}
-
-function invalid(path: (string | number)[], message: string): ValidationError {
-  return new ValidationError('Invalid read-model operation', [{ path, message }]);
 }
