@@ -32,7 +32,7 @@ export type RunQuery = <R extends QueryResultRow>(config: QueryConfig) => Promis
 type AppendRow = { r: [string, string | null] };
 
 /**
- * Runs `causeway_append` on `db`: one round trip. With `notify` the function queues a
+ * Runs `causeway_append` through `query`: one round trip. With `notify` the function queues a
  * NOTIFY that PostgreSQL sends when the surrounding transaction commits.
  */
 export async function runAppend(
@@ -161,14 +161,21 @@ export interface AppendInTransactionOptions {
   limits?: Partial<EventStoreLimits>;
   clock?: Clock;
   source?: string;
+  /**
+   * Queue a NOTIFY that wakes subscribers in every process when the transaction commits.
+   * Default true. PostgreSQL serializes the commits of notifying transactions (one lock held
+   * across the WAL flush), so at high rates of concurrent commits turn it off and let
+   * subscribers find the events by polling.
+   */
+  notify?: boolean;
 }
 
 /**
  * Appends on a connection the caller controls, usually inside a transaction that also
  * updates a read model (inline projection) or an outbox. Nothing is visible to readers, and
  * the global high-water mark does not pass these events, until the caller commits; a
- * rollback discards them and leaves a harmless gap in the positions. Subscribers are
- * notified on commit. Validation is the same as `EventStore.appendToStream`.
+ * rollback discards them and leaves a harmless gap in the positions. Validation is the same
+ * as `EventStore.appendToStream`.
  */
 export async function appendInTransaction(
   client: Queryable,
@@ -195,6 +202,6 @@ export async function appendInTransaction(
     prepared,
     expected,
     clock.now(),
-    true,
+    options.notify ?? true,
   );
 }
