@@ -49,7 +49,19 @@ export interface PrepareContext {
   source?: string;
 }
 
-const MAX_TYPE_LENGTH = 255;
+const MAX_ATTRIBUTE_LENGTH = 255;
+// Control characters break logs and terminals, and PostgreSQL text rejects NUL outright.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/** What is wrong with an envelope attribute (`type`, `id`, `source`, `subject`), if anything. */
+function attributeProblem(value: unknown, required: boolean): string | undefined {
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ATTRIBUTE_LENGTH) {
+    return `must be a non-empty string of at most ${MAX_ATTRIBUTE_LENGTH} characters`;
+  }
+  return CONTROL_CHARS.test(value) ? 'must not contain control characters' : undefined;
+}
 
 /**
  * Validates and serializes a batch before anything touches the database. Any problem throws
@@ -77,23 +89,19 @@ export async function prepareEvents(
       issues.push({ path: at, message: 'must be an object with `type` and `data`' });
       continue;
     }
-    if (
-      typeof event.type !== 'string' ||
-      event.type.length === 0 ||
-      event.type.length > MAX_TYPE_LENGTH
-    ) {
-      issues.push({
-        path: [...at, 'type'],
-        message: `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters`,
-      });
-      continue;
-    }
     const id = event.id ?? newId();
-    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_TYPE_LENGTH) {
-      issues.push({
-        path: [...at, 'id'],
-        message: `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters`,
-      });
+    const attributeIssue = (
+      [
+        ['type', event.type, true],
+        ['id', id, true],
+        ['source', event.source, false],
+        ['subject', event.subject, false],
+      ] as const
+    )
+      .map(([name, value, required]) => ({ name, problem: attributeProblem(value, required) }))
+      .find((check) => check.problem !== undefined);
+    if (attributeIssue) {
+      issues.push({ path: [...at, attributeIssue.name], message: attributeIssue.problem! });
       continue;
     }
     if (seenIds.has(id)) {

@@ -1,7 +1,7 @@
 /**
  * Snapshots: the folded state of a stream at a version, so loading a long stream reads the
  * snapshot plus the events after it. A store keeps the newest snapshot per stream (and
- * ignores an older one saved late); `stateVersion` lets code discard snapshots taken with an
+ * ignores an older one saved late). State must be JSON-serializable; `stateVersion` lets code discard snapshots taken with an
  * older shape of the state instead of mis-reading them.
  */
 export interface Snapshot<S = unknown> {
@@ -57,13 +57,18 @@ export class MemorySnapshotStore implements SnapshotStore {
     if (!snapshot) return undefined;
     if (options.stateVersion !== undefined && snapshot.stateVersion !== options.stateVersion)
       return undefined;
-    return structuredClone(snapshot) as Snapshot<S>;
+    return { ...snapshot, state: JSON.parse(JSON.stringify(snapshot.state)) as S };
   }
 
   async save<S>(snapshot: Snapshot<S>): Promise<void> {
     const existing = this.#snapshots.get(snapshot.streamId);
     if (existing && existing.version > snapshot.version) return;
-    this.#snapshots.set(snapshot.streamId, structuredClone(snapshot) as Snapshot);
+    // Round-trip through JSON like the SQL stores do, so a Date in state comes back as a
+    // string everywhere instead of only on SQL.
+    this.#snapshots.set(snapshot.streamId, {
+      ...snapshot,
+      state: JSON.parse(JSON.stringify(snapshot.state)) as unknown,
+    });
   }
 
   async delete(streamId: string): Promise<void> {

@@ -229,6 +229,14 @@ export function eventStoreContract(harness: EventStoreHarness): void {
         await expect(store.appendToStream('s', [ev('')])).rejects.toMatchObject({
           issues: [{ path: ['events', 0, 'type'] }],
         });
+        await expect(store.appendToStream('s', [ev('Bad\u0000Type')])).rejects.toMatchObject({
+          issues: [{ path: ['events', 0, 'type'], message: 'must not contain control characters' }],
+        });
+        await expect(
+          store.appendToStream('s', [ev('A', {}, { subject: 'line\nbreak' })]),
+        ).rejects.toMatchObject({
+          issues: [{ path: ['events', 0, 'subject'] }],
+        });
         await expect(store.appendToStream('s', [ev('A', { n: 10n })])).rejects.toMatchObject({
           code: 'SERIALIZATION',
         });
