@@ -440,18 +440,16 @@ export function projectionContract(harness: ProjectionHarness): void {
           tables: [orders],
           handlers: {
             OrderPlaced: async (event, session) => {
-              await session
-                .table(orders)
-                .upsert({
-                  id: event.streamId,
-                  customer: 'x',
-                  status: 's',
-                  total: 0,
-                  lines: 0,
-                  paid: false,
-                  items: [],
-                  created_at: event.time,
-                });
+              await session.table(orders).upsert({
+                id: event.streamId,
+                customer: 'x',
+                status: 's',
+                total: 0,
+                lines: 0,
+                paid: false,
+                items: [],
+                created_at: event.time,
+              });
               if ((event.data as { explode?: boolean }).explode)
                 throw new Error('inline handler failed');
             },
