@@ -8,17 +8,23 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   createEventStore,
+  DEFAULT_LIMITS,
   defineProjection,
   defineTable,
+  EventRegistry,
+  prepareEvents,
   ProjectionRunner,
   rebuildBlueGreen,
   sleep,
+  systemClock,
   type EventStore,
   type EventStoreOptions,
   type ReadModelSession,
 } from 'causeway';
 import {
+  appendInTransaction,
   createSqliteProjectionStore,
+  runSerialized,
   SqliteEventStoreDriver,
   type SqliteProjectionStore,
 } from 'causeway/sqlite';
@@ -250,7 +256,10 @@ describe('SQLite projection store', () => {
     });
 
     it('an append in the same process waits for an open batch without blocking the event loop', async () => {
-      const { store, projections } = open();
+      const { store, projections, filename } = open();
+      const user = new Database(filename);
+      cleanups.push(() => void user.close());
+      user.exec('CREATE TABLE notes (x INTEGER)');
       const projection = tallyProjection();
       await projections.prepare(projection);
       await projections.acquireLease('tally', 1, 'me', 10_000);
@@ -268,10 +277,15 @@ describe('SQLite projection store', () => {
       const appended = store
         .appendToStream('s-1', [{ type: 'Tick', data: {} }])
         .then(() => order.push('append'));
+      // The application's own writes on its own connection queue the same way.
+      const noted = runSerialized(user, () =>
+        user.prepare('INSERT INTO notes VALUES (1)').run(),
+      ).then(() => order.push('note'));
       // Reads through the event store's connection do not wait: WAL shows them committed data.
       expect(await store.headPosition()).toBe(0);
-      await Promise.all([batch, appended]);
-      expect(order).toEqual(['batch', 'append']);
+      await Promise.all([batch, appended, noted]);
+      expect(order[0]).toBe('batch');
+      expect(order.slice(1).sort()).toEqual(['append', 'note']);
       // Far below the 5 s busy timeout: the append waited asynchronously, timers kept firing.
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(ticks).toBeGreaterThan(20);
@@ -359,6 +373,54 @@ describe('SQLite projection store', () => {
       const log = [];
       for await (const e of plainStore.readAll()) log.push(e.globalPosition);
       expect(seen).toEqual(log);
+    });
+
+    it('writes queued on the event store connection stay out of an open inline append', async () => {
+      const filename = nextFile();
+      const driver = new SqliteEventStoreDriver({ filename });
+      const projections = createSqliteProjectionStore({ filename });
+      const slowFailing = defineProjection({
+        name: 'slow',
+        tables: [tallies],
+        handlers: {
+          Tick: async (event, session) => {
+            await session.table(tallies).upsert({ id: event.streamId, count: 1, last_position: 0 });
+            await sleep(100);
+            throw new Error('inline failed late');
+          },
+        },
+      });
+      const store = createEventStore(driver, {
+        inline: { store: projections, projections: [slowFailing] },
+      });
+      cleanups.push(async () => {
+        await store.close();
+        await projections.close();
+      });
+      const db = driver.database;
+      db.exec('CREATE TABLE notes (x INTEGER)');
+      const failed = store
+        .appendToStream('s', [{ type: 'Tick', data: {} }])
+        .catch((e: unknown) => e);
+      await sleep(20);
+      // Without the gate this insert would run inside the open append and roll back with it.
+      await runSerialized(db, () => db.prepare('INSERT INTO notes VALUES (1)').run());
+      expect(await failed).toMatchObject({ message: 'inline failed late' });
+      expect(db.prepare('SELECT count(*) FROM notes').pluck().get()).toBe(1);
+      expect(await store.headPosition()).toBe(0);
+      expect(await projections.reader().table(tallies).count()).toBe(0);
+      // A synchronous append cannot wait, so it refuses rather than join the open transaction.
+      const pending = store
+        .appendToStream('s', [{ type: 'Tick', data: {} }])
+        .catch(() => undefined);
+      await sleep(20);
+      const events = await prepareEvents('t', [{ type: 'Tock', data: {} }], {
+        registry: new EventRegistry(),
+        limits: DEFAULT_LIMITS,
+        clock: systemClock,
+      });
+      expect(() => appendInTransaction(db, 't', events, 'any')).toThrow(/async transaction/);
+      await pending;
     });
 
     it('refuses a transaction from another file', async () => {

@@ -22,4 +22,4 @@ export {
   SCHEMA_VERSION,
   type SqliteDatabase,
 } from './sqlite-schema.js';
-export { isSqliteTransaction, SqliteTransaction } from './sqlite-transaction.js';
+export { isSqliteTransaction, runSerialized, SqliteTransaction } from './sqlite-transaction.js';

@@ -233,3 +233,14 @@ function fileIdentity(filename: string): string {
     return resolve(filename);
   }
 }
+
+/**
+ * Runs your own synchronous statements or `db.transaction(…)` on a connection to a Causeway
+ * file without colliding with this process's async transactions (inline appends, projection
+ * batches): at once when none is open, else right after it ends. On the event store's own
+ * connection this keeps your writes out of an open append; on another connection it avoids a
+ * synchronous busy wait that would stall the event loop until SQLITE_BUSY.
+ */
+export async function runSerialized<T>(db: SqliteDatabase, work: () => T): Promise<T> {
+  return gateFor(db).run(db, 'write', work);
+}
