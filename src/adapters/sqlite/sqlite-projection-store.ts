@@ -173,10 +173,8 @@ export class SqliteProjectionStore implements ProjectionStore {
         const target: SqliteTarget = {
           db: this.#writer,
           address: this.address,
-          check: () => {
-            transaction.assertOpen();
-            this.#assertOpen();
-          },
+          // Not the store's open flag: `close()` lets a running batch finish first.
+          check: () => transaction.assertOpen(),
           readOnly: false,
         };
         await work(new SqliteSession(target, projection));
@@ -272,7 +270,7 @@ export class SqliteProjectionStore implements ProjectionStore {
     );
   }
 
-  /** Waits for a batch still running on this store, then closes its connections. */
+  /** Lets a batch still running on this store commit or fail, then closes its connections. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -33,14 +33,14 @@ export function assertValidTable(definition: TableDefinition): void {
   for (const [column, type] of Object.entries(definition.columns)) {
     if (!IDENTIFIER.test(column))
       issues.push({ path: ['columns', column], message: 'must match /^[a-z_][a-z0-9_]{0,47}$/' });
-    if (!(type in SQL_TYPES))
+    if (!Object.hasOwn(SQL_TYPES, type))
       issues.push({ path: ['columns', column], message: `unknown column type "${type}"` });
   }
-  if (!(definition.primaryKey in definition.columns))
+  if (!Object.hasOwn(definition.columns, definition.primaryKey))
     issues.push({ path: ['primaryKey'], message: 'must be one of the columns' });
   for (const [i, index] of definition.indexes.entries())
     for (const column of index)
-      if (!(column in definition.columns))
+      if (!Object.hasOwn(definition.columns, column))
         issues.push({ path: ['indexes', i], message: `unknown column "${column}"` });
   if (issues.length > 0) throw new ValidationError(`Invalid table "${definition.name}"`, issues);
 }

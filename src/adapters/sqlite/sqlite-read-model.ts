@@ -78,6 +78,7 @@ export class SqliteTable<R extends Row> implements Table<R> {
   readonly #columns: string[];
   readonly #select: string;
   readonly #key: string;
+  #upsert: string | undefined;
 
   constructor(
     private readonly target: SqliteTarget,
@@ -93,15 +94,22 @@ export class SqliteTable<R extends Row> implements Table<R> {
     this.#assertWritable();
     this.#assertColumns(row, 'row');
     const values = this.#columns.map((c) => this.#encode(c, row[c]));
+    if (row[this.definition.primaryKey] === undefined || row[this.definition.primaryKey] === null)
+      throw invalid(['row', this.definition.primaryKey], 'the primary key is required');
+    this.#run(() => statement(this.target.db, this.#upsertSql()).run(...values));
+  }
+
+  /** Every column is written, so an upsert replaces the whole row, as in the memory store. */
+  #upsertSql(): string {
+    if (this.#upsert !== undefined) return this.#upsert;
     const others = this.#columns.filter((c) => c !== this.definition.primaryKey);
-    // Every column is written, so an upsert replaces the whole row, as in the memory store.
-    const sql =
+    this.#upsert =
       `INSERT INTO ${quote(this.relation)} (${this.#columns.map(quote).join(', ')})
        VALUES (${this.#columns.map(() => '?').join(', ')}) ON CONFLICT (${this.#key}) DO ` +
       (others.length === 0
         ? 'NOTHING'
         : `UPDATE SET ${others.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')}`);
-    this.#run(() => statement(this.target.db, sql).run(...values));
+    return this.#upsert;
   }
 
   async patch(key: R[keyof R & string], changes: Partial<R>): Promise<boolean> {
@@ -134,7 +142,7 @@ export class SqliteTable<R extends Row> implements Table<R> {
     const { clause, params } = this.#where(options.where);
     let sql = `${this.#select}${clause}`;
     if (options.orderBy !== undefined) {
-      if (!(options.orderBy in this.definition.columns))
+      if (!Object.hasOwn(this.definition.columns, options.orderBy))
         throw invalid(['orderBy'], `unknown column "${options.orderBy}"`);
       if (options.order !== undefined && options.order !== 'asc' && options.order !== 'desc')
         throw invalid(['order'], 'must be "asc" or "desc"');
@@ -196,7 +204,7 @@ export class SqliteTable<R extends Row> implements Table<R> {
 
   #assertColumns(values: object, path: string): void {
     for (const column of Object.keys(values))
-      if (!(column in this.definition.columns))
+      if (!Object.hasOwn(this.definition.columns, column))
         throw invalid([path, column], `"${this.definition.name}" has no column "${column}"`);
   }
 
