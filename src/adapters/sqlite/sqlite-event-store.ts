@@ -35,7 +35,9 @@ export interface SqliteEventStoreOptions extends EventStoreOptions {
   /**
    * An open better-sqlite3 connection to use instead of `filename` (e.g. the one your read
    * models use, so projections can write in the same transaction). The store sets its
-   * pragmas and schema on it and never closes it.
+   * pragmas and schema on it and never closes it. With inline projections an append keeps a
+   * transaction open across awaits: run your own writes on this connection through
+   * `runSerialized` so they never land inside it.
    */
   database?: SqliteDatabase;
 }
