@@ -117,8 +117,13 @@ class DriverEventStore implements EventStore {
         },
       ]);
     }
+    // Prepared once; a failure is not cached, so a transient error does not poison the store.
     this.#inlineReady ??= Promise.all(projections.map((p) => store.prepare(p))).then(
       () => undefined,
+      (error: unknown) => {
+        this.#inlineReady = undefined;
+        throw error;
+      },
     );
     await this.#inlineReady;
     const registry = this.#registry;

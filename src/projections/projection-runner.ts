@@ -147,6 +147,7 @@ export class ProjectionRunner {
     try {
       const prepared = await projections.prepare(projection);
       this.#staleError = prepared.error !== undefined;
+      this.#startPosition = prepared.position;
       this.#advance(prepared.position);
       while (!signal.aborted) {
         const now = Date.now();
@@ -273,19 +274,21 @@ export class ProjectionRunner {
   #report(caughtUp: boolean): void {
     const onProgress = this.#options.onProgress;
     if (!onProgress) return;
-    this.#startPosition ??= this.#position;
     const seconds = (performance.now() - this.#startedAt) / 1000;
-    void this.#options.store.headPosition().then((head) =>
-      onProgress({
-        projection: this.#options.projection.name,
-        version: this.#options.projection.version,
-        position: this.#position,
-        head,
-        eventsPerSecond:
-          seconds > 0 ? Math.round((this.#position - (this.#startPosition ?? 0)) / seconds) : 0,
-        caughtUp,
-      }),
-    );
+    const position = this.#position;
+    const eventsPerSecond =
+      seconds > 0 ? Math.round((position - (this.#startPosition ?? 0)) / seconds) : 0;
+    const { name, version } = this.#options.projection;
+    // Progress is advisory: a failing head lookup or a throwing callback must not fail the
+    // runner (its batch is already committed) nor surface as an unhandled rejection.
+    void (async () => {
+      try {
+        const head = await this.#options.store.headPosition();
+        onProgress({ projection: name, version, position, head, eventsPerSecond, caughtUp });
+      } catch {
+        // ignored on purpose, see above
+      }
+    })();
   }
 
   #idle(ms: number): Promise<void> {

@@ -17,7 +17,11 @@ export interface ProjectionDefinition {
   readonly version: number;
   /** The tables this projection owns (and only it writes). */
   readonly tables: readonly TableDefinition[];
-  /** One handler per event type; other types are never read. */
+  /**
+   * One handler per event type; other types are never read. A projection runs either inline
+   * (in the append transaction) or async (from a runner), not both: inline projections do
+   * not keep a checkpoint.
+   */
   readonly handlers: Readonly<Record<string, ProjectionHandler>>;
 }
 
@@ -129,4 +133,6 @@ export interface ProjectionStore {
   reader(): ReadModelSession;
   /** The session for inline projections, bound to the event store's open transaction. */
   inlineSession?(transaction: unknown, projection: ProjectionDefinition): ReadModelSession;
+  /** Releases connections the store opened itself. */
+  close?(): Promise<void>;
 }

@@ -11,7 +11,10 @@ export type ColumnType = 'text' | 'integer' | 'real' | 'boolean' | 'json' | 'tim
 export type Row = Record<string, unknown>;
 
 export interface TableDefinition<R extends Row = Row> {
-  /** Logical name; the physical table is `<name>_v<projection version>`, behind a view named `<name>`. */
+  /**
+   * Logical name; the physical table is `<name>_v<projection version>`, behind a view named
+   * `<name>`. Table names are global to the database: two projections must not share one.
+   */
   readonly name: string;
   readonly primaryKey: keyof R & string;
   readonly columns: { readonly [K in keyof R & string]: ColumnType };
@@ -50,6 +53,7 @@ export function defineTable<R extends Row>(definition: {
 
 export type SortOrder = 'asc' | 'desc';
 
+/** Without `orderBy` the order of rows is unspecified (it differs between backends). */
 export interface FindOptions<R extends Row> {
   /** Equality filters, combined with AND. */
   where?: Partial<R>;

@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { ProjectionState, ProjectionStatus } from '../../projections/projection.js';
 import type { SqliteDatabase } from './sqlite-schema.js';
 
@@ -17,10 +18,31 @@ export interface StateRow {
 
 export type Key = { name: string; version: number };
 
+type Run<P> = Statement<[Key & P]>;
+
+/** Spelled out (not inferred) so the emitted declarations can name better-sqlite3's types. */
+export interface WriterStatements {
+  state: Statement<[Key], StateRow>;
+  insert: Run<{ now: number }>;
+  acquire: Run<{ owner: string; now: number; expires: number }>;
+  release: Run<{ owner: string }>;
+  advance: Run<{ position: number; now: number }>;
+  setPaused: Run<{ value: unknown; now: number }>;
+  setError: Run<{ value: unknown; now: number }>;
+  activate: Run<{ now: number }>;
+  remove: Statement<[Key]>;
+  viewSql: Statement<[string], string>;
+}
+
+export interface ReaderStatements {
+  state: Statement<[Key], StateRow>;
+  list: Statement<[], StateRow>;
+}
+
 const STATE_COLUMNS = `name, version, status, paused, position, lease_owner AS leaseOwner,
   lease_expires_at AS leaseExpiresAt, error, updated_at AS updatedAt`;
 
-export function writerStatements(db: SqliteDatabase) {
+export function writerStatements(db: SqliteDatabase): WriterStatements {
   const where = 'WHERE name = @name AND version = @version';
   return {
     state: db.prepare<[Key], StateRow>(
@@ -63,7 +85,7 @@ export function writerStatements(db: SqliteDatabase) {
   };
 }
 
-export function readerStatements(db: SqliteDatabase) {
+export function readerStatements(db: SqliteDatabase): ReaderStatements {
   return {
     state: db.prepare<[Key], StateRow>(
       `SELECT ${STATE_COLUMNS} FROM causeway_projections WHERE name = @name AND version = @version`,
