@@ -5,7 +5,8 @@ module.exports = {
     {
       name: 'kernel-imports-outer-ring',
       severity: 'error',
-      comment: 'Kernel folders stay free of drivers, the CLI and the HTTP server (ARCHITECTURE.md).',
+      comment:
+        'Kernel folders stay free of drivers, the CLI and the HTTP server (ARCHITECTURE.md).',
       from: { path: kernel },
       to: { path: '^src/(adapters|cli|server)/' },
     },

@@ -11,9 +11,19 @@ export { validate, type StandardSchemaV1 } from './core/schema.js';
 export { serializeJson, deserializeJson } from './core/serializer.js';
 export * from './event-store/index.js';
 export * from './domain/index.js';
-export { backoffDelay, retry, sleep, DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry.js';
+export {
+  backoffDelay,
+  retry,
+  sleep,
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicy,
+} from './core/retry.js';
 export * from './cqrs/index.js';
-export { MemoryIdempotencyStore, type IdempotencyRecord, type IdempotencyStore } from './messaging/idempotency-store.js';
+export {
+  MemoryIdempotencyStore,
+  type IdempotencyRecord,
+  type IdempotencyStore,
+} from './messaging/idempotency-store.js';
 export * from './projections/index.js';
 export { MemoryTransaction, AsyncLock } from './event-store/memory-transaction.js';
 export type { InTransactionHook } from './event-store/driver.js';

@@ -17,10 +17,13 @@ export function serializeJson(value: unknown, what: string): string {
     });
   } catch (cause) {
     const problem = findUnserializable(value, [], new Set());
-    throw new SerializationError(`Cannot serialize ${what}${problem ? `: ${problem}` : ''}`, { cause });
+    throw new SerializationError(`Cannot serialize ${what}${problem ? `: ${problem}` : ''}`, {
+      cause,
+    });
   }
   if (suspicious || text === undefined) {
-    const problem = findUnserializable(value, [], new Set()) ?? 'the value has no JSON representation';
+    const problem =
+      findUnserializable(value, [], new Set()) ?? 'the value has no JSON representation';
     throw new SerializationError(`Cannot serialize ${what}: ${problem}`);
   }
   return text;
