@@ -30,3 +30,4 @@ export async function eventually(
 }
 
 export { aggregateSpec, deciderSpec } from './given-when-then.js';
+export { projectionSpec, type GivenEvent } from './projection-spec.js';
