@@ -24,6 +24,7 @@ export type CausewayErrorCode =
   | 'HANDLER_ALREADY_REGISTERED'
   | 'HANDLER_FAILED'
   | 'UNAUTHORIZED'
+  | 'STORE_NOT_INITIALIZED'
   | 'LEASE_LOST'
   | 'PROJECTION_FAILED';
 
@@ -209,6 +210,30 @@ export class StoreUnavailableError extends CausewayError {
   ) {
     const reason = options.cause instanceof Error ? `: ${options.cause.message}` : '';
     super('STORE_UNAVAILABLE', `Cannot reach the store at ${address}${reason}`, options);
+  }
+}
+
+/** The database is reachable but Causeway's tables are missing or older than this code needs. */
+export class StoreNotInitializedError extends CausewayError {
+  constructor(
+    readonly address: string,
+    readonly foundVersion: number,
+    readonly neededVersion: number,
+  ) {
+    super(
+      'STORE_NOT_INITIALIZED',
+      foundVersion === 0
+        ? `No Causeway store at ${address}: its tables are missing. Open it once with migrations enabled to create them.`
+        : `Causeway's tables at ${address} are at schema version ${foundVersion}; this code needs ${neededVersion}. Open the store with migrations enabled to upgrade.`,
+    );
+  }
+  override toJSON() {
+    return {
+      ...super.toJSON(),
+      address: this.address,
+      foundVersion: this.foundVersion,
+      neededVersion: this.neededVersion,
+    };
   }
 }
 
