@@ -10,7 +10,7 @@ export interface Printer<T> {
   readonly count: number;
 }
 
-interface Column<T> {
+export interface Column<T> {
   header: string;
   value: (row: T) => string;
   alignRight?: boolean;
@@ -30,6 +30,16 @@ const STREAM_COLUMNS: Column<StreamInfo>[] = [
   { header: 'STATE', value: (s) => s.state },
   { header: 'UPDATED', value: (s) => formatTime(s.updatedAt) },
 ];
+
+/** A table (for people) or JSON lines (for scripts) of any row type. */
+export function rowPrinter<T>(
+  write: WriteLine,
+  json: boolean,
+  columns: readonly Column<T>[],
+  toJson: (row: T) => unknown,
+): Printer<T> {
+  return json ? jsonPrinter(write, toJson) : tablePrinter(write, columns);
+}
 
 export function eventPrinter(write: WriteLine, json: boolean): Printer<RecordedEvent> {
   return json ? jsonPrinter(write, eventToJson) : tablePrinter(write, EVENT_COLUMNS);

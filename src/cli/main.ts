@@ -3,6 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { registerEventsCommands } from './commands/events.js';
+import { registerProjectionsCommands } from './commands/projections.js';
 import { registerStreamsCommands } from './commands/streams.js';
 import type { CommandRunner } from './context.js';
 import { debugDetails, describeFailure, ExitCode } from './errors.js';
@@ -15,10 +16,20 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   const write = lineWriter(process.stdout);
   const note = (line: string) => void process.stderr.write(`${line}\n`);
   const run: CommandRunner = async (command, body) => {
-    const { db, json } = command.optsWithGlobals<GlobalOptions>();
-    const opened = await openStore(parseDbTarget(db));
+    const { db, json, schema } = command.optsWithGlobals<GlobalOptions>();
+    const opened = await openStore(parseDbTarget(db, schema));
     try {
-      await body({ store: opened.store, json: json === true, write, note });
+      await body({
+        store: opened.store,
+        projections: opened.projections,
+        json: json === true,
+        write,
+        note,
+        progress: {
+          isTTY: process.stderr.isTTY === true,
+          write: (text) => void process.stderr.write(text),
+        },
+      });
     } finally {
       await opened.close();
     }
@@ -41,12 +52,20 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
 
 function buildProgram(run: CommandRunner): Command {
   const program = new Command('causeway')
-    .description('Inspect a Causeway event store: streams, events, live tail.')
+    .description(
+      'Inspect a Causeway event store: streams, events, live tail; run and rebuild projections.',
+    )
     .version(packageVersion())
     .addOption(
       new Option('--db <sqlite-file | postgres-url>', 'the store to open')
         .env('CAUSEWAY_DB')
         .default(DEFAULT_DB),
+    )
+    .addOption(
+      new Option(
+        '--schema <name>',
+        "PostgreSQL only: the schema holding Causeway's tables (default public)",
+      ).env('CAUSEWAY_PG_SCHEMA'),
     )
     .option('--json', 'one JSON object per line instead of a table')
     // Subcommand help then lists --db and --json too: they are accepted after the subcommand.
@@ -56,10 +75,11 @@ function buildProgram(run: CommandRunner): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 runtime error (store unreachable, stream missing…), 2 usage error.',
+      '\nExit codes: 0 ok, 1 runtime error (store unreachable, stream or projection missing…), 2 usage error.',
     );
   registerStreamsCommands(program, run);
   registerEventsCommands(program, run);
+  registerProjectionsCommands(program, run);
   return program;
 }
 

@@ -2,18 +2,34 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isCausewayError, StoreUnavailableError } from '../core/errors.js';
 import type { EventStore } from '../event-store/event-store.js';
+import type { ProjectionStore } from '../projections/projection.js';
 import { CliError, ExitCode } from './errors.js';
 
 export const DEFAULT_DB = './causeway.db';
 
 export type DbTarget =
   | { kind: 'sqlite'; filename: string; address: string }
-  | { kind: 'postgres'; connectionString: string; address: string };
+  | { kind: 'postgres'; connectionString: string; address: string; schema?: string };
 
-/** `postgres://` and `postgresql://` URLs go to PostgreSQL; anything else is a SQLite file. */
-export function parseDbTarget(value: string): DbTarget {
+/**
+ * `postgres://` and `postgresql://` URLs go to PostgreSQL; anything else is a SQLite file.
+ * `schema` (PostgreSQL only) names the schema holding Causeway's tables.
+ */
+export function parseDbTarget(value: string, schema?: string): DbTarget {
   if (/^postgres(ql)?:\/\//i.test(value)) {
-    return { kind: 'postgres', connectionString: value, address: postgresAddress(value) };
+    return {
+      kind: 'postgres',
+      connectionString: value,
+      address: postgresAddress(value),
+      ...(schema === undefined ? {} : { schema }),
+    };
+  }
+  if (schema !== undefined) {
+    throw new CliError(
+      '--schema only applies to PostgreSQL',
+      'a SQLite file has no schemas: drop --schema, or pass a postgres:// URL to --db',
+      ExitCode.UsageError,
+    );
   }
   const filename = resolve(value);
   return { kind: 'sqlite', filename, address: filename };
@@ -42,7 +58,37 @@ function redact(connectionString: string): string {
 /** An open store, and how to let go of everything opened for it. */
 export interface OpenedStore {
   store: EventStore;
+  /**
+   * The projection store in the same database, opened on the first call: only the
+   * `projections` commands pay for it. `close` closes it too.
+   */
+  projections(): Promise<ProjectionStore>;
   close(): Promise<void>;
+}
+
+/** Adds the lazily opened projection store to an event store, closing both in order. */
+function withProjections(
+  store: EventStore,
+  closeStore: () => Promise<void>,
+  openProjections: () => Promise<ProjectionStore>,
+  target: DbTarget,
+): OpenedStore {
+  let opening: Promise<ProjectionStore> | undefined;
+  return {
+    store,
+    projections: () =>
+      (opening ??= openProjections().catch((error: unknown) => {
+        throw asUnavailable(error, target);
+      })),
+    close: async () => {
+      try {
+        const projections = await opening?.catch(() => undefined);
+        await projections?.close?.();
+      } finally {
+        await closeStore();
+      }
+    },
+  };
 }
 
 /**
@@ -76,44 +122,54 @@ async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<Opened
     );
   }
   // Loading the adapter is not a connection problem: those errors pass through unwrapped.
-  const { createSqliteEventStore } = await importAdapter(
+  const { createSqliteEventStore, createSqliteProjectionStore } = await importAdapter(
     () => import('../adapters/sqlite/index.js'),
     'better-sqlite3',
   );
   try {
     const store = createSqliteEventStore({ filename: target.filename });
-    return { store, close: () => store.close() };
+    return withProjections(
+      store,
+      () => store.close(),
+      async () => createSqliteProjectionStore({ filename: target.filename }),
+      target,
+    );
   } catch (error) {
     throw asUnavailable(error, target);
   }
 }
 
 async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<OpenedStore> {
-  const [{ createPostgresEventStore }, { default: pg }] = await Promise.all([
-    importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
-    importAdapter(() => import('pg'), 'pg'),
-  ]);
+  const [{ createPostgresEventStore, createPostgresProjectionStore }, { default: pg }] =
+    await Promise.all([
+      importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
+      importAdapter(() => import('pg'), 'pg'),
+    ]);
   // Our own pool, for the connect timeout; the store never ends a pool it was given.
   const pool = new pg.Pool({
     connectionString: target.connectionString,
     connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
-    max: 2,
+    // A rebuild holds one connection for its open batch while progress reads the head.
+    max: 4,
   });
   // An idle connection that breaks emits 'error' on the pool; unhandled, it would crash us.
   pool.on('error', () => undefined);
   try {
     // A read-only tool must not create tables in someone's database: no migration.
-    const store = await createPostgresEventStore({ pool, migrate: false });
-    return {
+    const schema = target.schema === undefined ? {} : { schema: target.schema };
+    const store = await createPostgresEventStore({ pool, migrate: false, ...schema });
+    return withProjections(
       store,
-      close: async () => {
+      async () => {
         try {
           await store.close();
         } finally {
           await pool.end();
         }
       },
-    };
+      () => createPostgresProjectionStore({ pool, migrate: false, ...schema }),
+      target,
+    );
   } catch (error) {
     await pool.end().catch(() => undefined);
     if (isMissingSchema(error)) {

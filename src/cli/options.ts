@@ -18,4 +18,5 @@ export function integerAtLeast(min: number): (value: string) => number {
 export interface GlobalOptions {
   db: string;
   json?: boolean;
+  schema?: string;
 }

@@ -1,13 +1,17 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * The CLI runs from its TypeScript sources, exactly as `npm start` runs the example: the
- * tests then check the code in the working tree, not a `dist/` that may be stale.
+ * tests then check the code in the working tree, not a `dist/` that may be stale. Paths are
+ * absolute so a test can run it from another working directory (config lookup).
  */
-const SOURCE_ARGS = ['--conditions=source', '--import', 'tsx', 'src/cli/main.ts'];
+const TSX = pathToFileURL(createRequire(join(ROOT, 'package.json')).resolve('tsx')).href;
+const SOURCE_ARGS = ['--conditions=source', '--import', TSX, join(ROOT, 'src/cli/main.ts')];
 
 export interface CliResult {
   code: number | null;
@@ -19,6 +23,7 @@ export interface CliResult {
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   delete env['CAUSEWAY_DB'];
+  delete env['CAUSEWAY_PG_SCHEMA'];
   if (extra['CAUSEWAY_DEBUG'] === undefined) delete env['CAUSEWAY_DEBUG'];
   return env;
 }
@@ -26,21 +31,22 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 export function startCli(
   args: readonly string[],
   env?: Record<string, string>,
+  cwd: string = ROOT,
 ): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [...SOURCE_ARGS, ...args], { cwd: ROOT, env: cleanEnv(env) });
+  return spawn(process.execPath, [...SOURCE_ARGS, ...args], { cwd, env: cleanEnv(env) });
 }
 
 /** Runs `node <script> ...args` (the CLI sources unless `script` is given) to completion. */
 export function runCli(
   args: readonly string[],
-  options: { env?: Record<string, string>; command?: readonly string[] } = {},
+  options: { env?: Record<string, string>; command?: readonly string[]; cwd?: string } = {},
 ): Promise<CliResult> {
   const child = options.command
     ? spawn(process.execPath, [...options.command, ...args], {
         cwd: ROOT,
         env: cleanEnv(options.env),
       })
-    : startCli(args, options.env);
+    : startCli(args, options.env, options.cwd);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
