@@ -2,7 +2,14 @@
  * The order example, end to end: commands → aggregate → events → async projection → queries.
  *
  *   node --conditions=source --import tsx examples/orders/main.ts            # in memory
- *   node --conditions=source --import tsx examples/orders/main.ts ./orders.db  # SQLite file
+ *   node --conditions=source --import tsx examples/orders/main.ts ./orders.db  # a new SQLite file
+ *   node --conditions=source --import tsx examples/orders/main.ts postgres://postgres:postgres@127.0.0.1:5432/causeway
+ *                                                    # PostgreSQL, schema orders_example (made anew)
+ *
+ * With a database, the read model can then be rebuilt from the log by the CLI, which loads the
+ * projection's code from causeway.config.ts:
+ *
+ *   causeway projections rebuild order-read-model --config examples/orders/causeway.config.ts --db ./orders.db
  */
 import { pathToFileURL } from 'node:url';
 import { isDomainError, isValidationError, ProjectionRunner } from 'causeway';
@@ -96,10 +103,15 @@ export async function runOrderExample(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const backend = await openBackend(process.argv[2]);
   try {
-    await runOrderExample(backend);
-  } finally {
-    await backend.close();
+    const backend = await openBackend(process.argv[2]);
+    try {
+      await runOrderExample(backend);
+    } finally {
+      await backend.close();
+    }
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
   }
 }

@@ -140,11 +140,13 @@ async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<Opened
 }
 
 async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<OpenedStore> {
-  const [{ createPostgresEventStore, createPostgresProjectionStore }, { default: pg }] =
-    await Promise.all([
-      importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
-      importAdapter(() => import('pg'), 'pg'),
-    ]);
+  const [
+    { createPostgresEventStore, createPostgresProjectionStore, POSTGRES_SCHEMA_VERSION },
+    { default: pg },
+  ] = await Promise.all([
+    importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
+    importAdapter(() => import('pg'), 'pg'),
+  ]);
   // Our own pool, for the connect timeout; the store never ends a pool it was given.
   const pool = new pg.Pool({
     connectionString: target.connectionString,
@@ -157,6 +159,7 @@ async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<Op
   try {
     // A read-only tool must not create tables in someone's database: no migration.
     const schema = target.schema === undefined ? {} : { schema: target.schema };
+    await checkSchemaVersion(pool, target, POSTGRES_SCHEMA_VERSION);
     const store = await createPostgresEventStore({ pool, migrate: false, ...schema });
     return withProjections(
       store,
@@ -181,6 +184,34 @@ async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<Op
       );
     }
     throw asUnavailable(error, target);
+  }
+}
+
+/**
+ * Tells "no Causeway tables here" and "tables older than this CLI" apart from an unreachable
+ * server, each with its own next step. The adapter's migration table is where the version is.
+ */
+async function checkSchemaVersion(
+  pool: { query: (sql: string, values: unknown[]) => Promise<{ rows: unknown[] }> },
+  target: DbTarget & { kind: 'postgres' },
+  needed: number,
+): Promise<void> {
+  const schema = target.schema ?? 'public';
+  const table = `"${schema.replace(/"/g, '""')}".causeway_schema_migrations`;
+  const exists = await pool.query('SELECT to_regclass($1) IS NOT NULL AS ok', [table]);
+  if ((exists.rows[0] as { ok?: boolean } | undefined)?.ok !== true) {
+    throw new CliError(
+      `no Causeway event store in ${target.address}, schema "${schema}" (its tables are missing)`,
+      'check the database name in --db and the schema in --schema; an application creates the tables when it first opens the store',
+    );
+  }
+  const { rows } = await pool.query(`SELECT max(version) AS version FROM ${table}`, []);
+  const version = Number((rows[0] as { version?: unknown } | undefined)?.version ?? 0);
+  if (version < needed) {
+    throw new CliError(
+      `the Causeway tables in ${target.address}, schema "${schema}", are at version ${version}; this CLI needs ${needed}`,
+      'upgrade them first: an application opening the store with migrate: true (the default) does it',
+    );
   }
 }
 
