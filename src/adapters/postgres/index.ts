@@ -13,13 +13,17 @@ export {
   type Queryable,
 } from './postgres-append.js';
 export { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
+export {
+  createPostgresProjectionStore,
+  PostgresProjectionStore,
+  type PostgresProjectionStoreOptions,
+} from './postgres-projection-store.js';
+export { isPostgresTransaction, PostgresTransaction } from './postgres-transaction.js';
 export { PostgresSnapshotStore } from './postgres-snapshot-store.js';
 export { type PostgresConnectionOptions } from './postgres-connection.js';
+export { DEFAULT_SCHEMA, schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 export {
   assertPostgresSchema,
-  DEFAULT_SCHEMA,
   migratePostgresSchema,
   POSTGRES_SCHEMA_VERSION,
-  schemaIdentity,
-  type SchemaIdentity,
 } from './postgres-schema.js';

@@ -20,7 +20,7 @@ import type {
   StreamState,
 } from '../../event-store/types.js';
 import { sqlState } from './postgres-connection.js';
-import { schemaIdentity, type SchemaIdentity } from './postgres-schema.js';
+import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 
 /** Something that runs queries: a pool, a pooled client or a plain client. */
 export type Queryable = Pick<Pool | ClientBase, 'query'>;

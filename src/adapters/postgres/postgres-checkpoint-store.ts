@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { CheckpointStore } from '../../event-store/checkpoint-store.js';
 import { runQuery, toStoreError } from './postgres-connection.js';
-import type { SchemaIdentity } from './postgres-schema.js';
+import type { SchemaIdentity } from './postgres-identity.js';
 
 /** Subscription checkpoints in the event store's schema, one row per subscription name. */
 export class PostgresCheckpointStore implements CheckpointStore {

@@ -3,9 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, QueryResultRow } from 'pg';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreClosedError } from '../../core/errors.js';
-import { deserializeJson, serializeJson } from '../../core/serializer.js';
+import { serializeJson } from '../../core/serializer.js';
 import { createEventStore, type EventStoreOptions } from '../../event-store/create-event-store.js';
-import type { EventStoreDriver } from '../../event-store/driver.js';
+import type { EventStoreDriver, InTransactionHook } from '../../event-store/driver.js';
 import type { EventRow, PreparedEvent } from '../../event-store/event-codec.js';
 import type { EventStore } from '../../event-store/event-store.js';
 import type {
@@ -15,10 +15,18 @@ import type {
   ExpectedVersion,
   StreamInfo,
   StreamMetadata,
-  StreamState,
 } from '../../event-store/types.js';
 import { expectedVersionError, runAppend } from './postgres-append.js';
 import { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
+import {
+  EVENT_COLUMNS,
+  STREAM_COLUMNS,
+  toEventRow,
+  toRows,
+  toStreamInfo,
+  type EventRecord,
+  type StreamRecord,
+} from './postgres-event-rows.js';
 import {
   openConnection,
   runQuery,
@@ -28,49 +36,17 @@ import {
   type PostgresConnectionOptions,
 } from './postgres-connection.js';
 import { NotificationListener } from './postgres-listener.js';
-import {
-  assertPostgresSchema,
-  migratePostgresSchema,
-  schemaIdentity,
-  type SchemaIdentity,
-} from './postgres-schema.js';
+import { PostgresTransaction } from './postgres-transaction.js';
+import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
+import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
 
 export interface PostgresEventStoreOptions extends EventStoreOptions, PostgresConnectionOptions {
   /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
   migrate?: boolean;
 }
 
-type EventRecord = {
-  global_position: string;
-  id: string;
-  stream_id: string;
-  stream_version: string;
-  type: string;
-  source: string;
-  subject: string;
-  time: Date;
-  datacontenttype: string;
-  data: string;
-  metadata: string;
-  schema_version: number;
-};
-
-type StreamRecord = {
-  stream_id: string;
-  version: string;
-  state: StreamState;
-  metadata: string;
-  created_at: Date;
-  updated_at: Date;
-};
-
 /** The most often other processes are woken by NOTIFY (ours are woken directly). */
 const ANNOUNCE_INTERVAL_MS = 10;
-
-const EVENT_COLUMNS = `global_position, id, stream_id, stream_version, type, source, subject,
-  time, datacontenttype, data::text AS data, metadata::text AS metadata, schema_version`;
-const STREAM_COLUMNS =
-  'stream_id, version, state, metadata::text AS metadata, created_at, updated_at';
 
 /**
  * The event store on PostgreSQL. Appends and pages of the global log are single calls to the
@@ -129,7 +105,9 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
     streamId: string,
     events: readonly PreparedEvent[],
     expected: ExpectedVersion,
+    inTransaction?: InTransactionHook,
   ): Promise<AppendResult> {
+    if (inTransaction) return this.#appendWith(streamId, events, expected, inTransaction);
     const result = await this.#run(() =>
       runAppend(
         (config) => runQuery(this.#connection.pool, config),
@@ -141,6 +119,51 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
         false,
       ),
     );
+    if (events.length > 0) this.#announce();
+    return result;
+  }
+
+  /**
+   * The append inside an explicit transaction on one pooled connection, with `hook` (inline
+   * projections) running on that connection before COMMIT: the events and whatever the hook
+   * writes commit together, or nothing does. The plain path above stays a single autocommit
+   * round trip.
+   */
+  async #appendWith(
+    streamId: string,
+    events: readonly PreparedEvent[],
+    expected: ExpectedVersion,
+    hook: InTransactionHook,
+  ): Promise<AppendResult> {
+    const result = await this.#run(async () => {
+      const client = await this.#connection.pool.connect();
+      const transaction = new PostgresTransaction(client, this.identity.schema);
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const appended = await runAppend(
+          (config) => client.query(config),
+          this.identity,
+          streamId,
+          events,
+          expected,
+          this.#clock.now(),
+          false,
+        );
+        await hook(transaction, toRows(streamId, events, appended));
+        await client.query('COMMIT');
+        return appended;
+      } catch (error) {
+        // A connection that cannot even roll back is discarded rather than reused.
+        await client.query('ROLLBACK').catch((e: unknown) => {
+          broken = e instanceof Error ? e : new Error(String(e));
+        });
+        throw error;
+      } finally {
+        transaction.end();
+        client.release(broken);
+      }
+    });
     if (events.length > 0) this.#announce();
     return result;
   }
@@ -338,35 +361,4 @@ export async function createPostgresEventStore(
     throw error;
   }
   return createEventStore(driver, options);
-}
-
-function toEventRow(record: EventRecord): EventRow {
-  return {
-    id: record.id,
-    streamId: record.stream_id,
-    streamVersion: Number(record.stream_version),
-    globalPosition: Number(record.global_position),
-    type: record.type,
-    source: record.source,
-    subject: record.subject,
-    time: record.time,
-    datacontenttype: record.datacontenttype,
-    data: record.data,
-    metadata: record.metadata,
-    schemaVersion: record.schema_version,
-  };
-}
-
-function toStreamInfo(record: StreamRecord): StreamInfo {
-  return {
-    streamId: record.stream_id,
-    version: Number(record.version),
-    state: record.state,
-    metadata: deserializeJson(
-      record.metadata,
-      `metadata of stream ${record.stream_id}`,
-    ) as StreamMetadata,
-    createdAt: record.created_at,
-    updatedAt: record.updated_at,
-  };
 }

@@ -8,7 +8,7 @@ import {
   type PostgresConnection,
   type PostgresConnectionOptions,
 } from './postgres-connection.js';
-import { schemaIdentity, type SchemaIdentity } from './postgres-schema.js';
+import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 
 type SnapshotRecord = {
   version: string;
