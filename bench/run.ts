@@ -18,6 +18,7 @@ import {
 
 const SUITES: Record<string, () => Promise<Suite>> = {
   'event-store': async () => (await import('./event-store.bench.js')).suite,
+  projections: async () => (await import('./projections.bench.js')).suite,
 };
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
