@@ -155,7 +155,8 @@ export class CatchUpSubscription implements Subscription {
       this.#wake?.();
     });
     try {
-      this.#position = await this.#startPosition();
+      // Through #advance: a waiter registered while starting may already be satisfied.
+      this.#advance(await this.#startPosition());
       this.#stored = this.#position;
       this.#status = 'catching_up';
       while (!signal.aborted) {
