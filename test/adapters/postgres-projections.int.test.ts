@@ -302,6 +302,10 @@ describe('PostgreSQL projection store', () => {
         code: 'VALIDATION',
       });
       await expect(reader.query('COMMIT')).rejects.toMatchObject({ code: 'VALIDATION' });
+      // One statement per call: a second one cannot end the transaction and write after it.
+      await expect(reader.query('SELECT 1; COMMIT; DELETE FROM tallies')).rejects.toMatchObject({
+        code: '42601',
+      });
       expect(await projections.reader().table(tallies).count()).toBe(1);
     });
 

@@ -210,7 +210,8 @@ export class PostgresProjectionStore implements ProjectionStore {
   /**
    * The session inline projections write through: the event store's connection, inside its
    * open append transaction (a `PostgresTransaction`). A plain `pg` client in a transaction
-   * you opened yourself works too, e.g. next to `appendInTransaction`.
+   * you opened yourself works too, e.g. next to `appendInTransaction`; raw SQL through the
+   * session then puts this store's schema first on that transaction's search path.
    */
   inlineSession(transaction: unknown, projection: ProjectionDefinition): ReadModelSession {
     if (isPostgresTransaction(transaction)) {

@@ -79,7 +79,7 @@ export class TransactionTarget implements PgTarget {
     // Set once per transaction, and only when raw SQL is used: tables need no round trip.
     this.#searchPath ??= this.run({ text: searchPathSql(this.identity) });
     await this.#searchPath;
-    return this.run<R>({ text, values, types: READ_MODEL_TYPES });
+    return this.run<R>(userStatement(text, values));
   }
 
   #assertOpen(): void {
@@ -122,7 +122,7 @@ export class PoolTarget implements PgTarget {
     try {
       client = await this.pool.connect();
       await client.query(`BEGIN READ ONLY; ${searchPathSql(this.identity)}`);
-      const result = await client.query<R>({ text, values, types: READ_MODEL_TYPES });
+      const result = await client.query<R>(userStatement(text, values));
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -135,6 +135,21 @@ export class PoolTarget implements PgTarget {
       client?.release(broken);
     }
   }
+}
+
+/**
+ * Always the extended protocol, even without parameters: it runs exactly one statement, so
+ * `SELECT 1; COMMIT; …` cannot end the session's transaction. (`queryMode` is missing from
+ * @types/pg, hence the wider type.)
+ */
+function userStatement(text: string, values: unknown[]): QueryConfig {
+  const config: QueryConfig & { queryMode: 'extended' } = {
+    text,
+    values,
+    types: READ_MODEL_TYPES,
+    queryMode: 'extended',
+  };
+  return config;
 }
 
 function isReadOnlyViolation(error: unknown): boolean {
