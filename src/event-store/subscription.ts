@@ -36,6 +36,11 @@ export interface Subscription {
   readonly status: SubscriptionStatus;
   /** The last position this subscription has finished with (handled or filtered out). */
   readonly position: number;
+  /**
+   * Resolves once the start position is fixed (checkpoint loaded, or `'end'` resolved):
+   * anything appended after that is delivered. Rejects if the subscription fails to start.
+   */
+  readonly ready: Promise<void>;
   /** Stops after the event in hand, stores the checkpoint, resolves when fully stopped. */
   stop(): Promise<void>;
   /** Settles when the subscription ends: resolves on `stop()`, rejects with `SubscriptionError` if a handler throws. */
@@ -68,6 +73,8 @@ interface Waiter {
 export class CatchUpSubscription implements Subscription {
   readonly name: string;
   readonly done: Promise<void>;
+  readonly ready: Promise<void>;
+  #markReady!: (error?: unknown) => void;
   #status: SubscriptionStatus = 'starting';
   #position = 0;
   #stored = 0;
@@ -85,6 +92,10 @@ export class CatchUpSubscription implements Subscription {
     private readonly source: SubscriptionSource,
   ) {
     this.name = name;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#markReady = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.ready.catch(() => undefined);
     this.done = this.#run();
     // `done` is also observed through `stop()`/`waitForPosition`; avoid an unhandled rejection
     // warning when the caller only uses those.
@@ -158,6 +169,7 @@ export class CatchUpSubscription implements Subscription {
       // Through #advance: a waiter registered while starting may already be satisfied.
       this.#advance(await this.#startPosition());
       this.#stored = this.#position;
+      this.#markReady();
       this.#status = 'catching_up';
       while (!signal.aborted) {
         this.#notified = false;
@@ -192,6 +204,7 @@ export class CatchUpSubscription implements Subscription {
         }
       }
       if (dirty) await this.#checkpoint();
+      this.#markReady();
       this.#finish('stopped');
     } catch (error) {
       // Keep what was finished: the next run resumes right after the last handled event.
@@ -206,6 +219,7 @@ export class CatchUpSubscription implements Subscription {
               { cause: error },
             );
       this.#finish('failed', failure);
+      this.#markReady(failure);
       throw failure;
     }
   }

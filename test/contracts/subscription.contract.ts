@@ -5,7 +5,7 @@ import {
   type EventStoreOptions,
   type RecordedEvent,
 } from 'causeway';
-import { collect, eventually } from 'causeway/testing';
+import { collect } from 'causeway/testing';
 import type { StoreUnderTest } from './harness.js';
 
 interface Stores {
@@ -53,7 +53,7 @@ export function subscriptionContract(stores: Stores): void {
       });
       await subPos.waitForPosition(first.positions[2]!);
       // 'end' is read when the subscription starts: append only after that.
-      await eventually(() => subEnd.status !== 'starting');
+      await subEnd.ready;
       const { positions } = await store.appendToStream('s', [ev('New')]);
       await Promise.all([
         subEnd.waitForPosition(positions[0]!),
@@ -159,7 +159,7 @@ export function subscriptionContract(stores: Stores): void {
       const other = await sut.reopen();
       const { seen, handler } = recorder();
       const sub = sut.store.subscribe('cross-handle', handler, { pollIntervalMs: 50, from: 'end' });
-      await eventually(() => sub.status !== 'starting');
+      await sub.ready;
       const { positions } = await other.appendToStream('x', [ev('FromElsewhere')]);
       await sub.waitForPosition(positions[0]!, { timeoutMs: 5_000 });
       expect(seen.map((e) => e.type)).toEqual(['FromElsewhere']);
