@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openBackend } from '../../examples/orders/backend.js';
 import { runOrderExample } from '../../examples/orders/main.js';
 import { orderViews } from '../../examples/orders/read-model.js';
-import { runCli } from '../cli/run-cli.js';
+import { ROOT, runCli } from '../cli/run-cli.js';
 import { expectOrderExampleOutput } from './orders-expectations.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'causeway-orders-'));
@@ -63,6 +63,18 @@ describe('order example', () => {
       ]);
     },
   );
+});
+
+it("the README's projection excerpts are verbatim parts of examples/orders/read-model.ts", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const source = readFileSync(join(ROOT, 'examples/orders/read-model.ts'), 'utf8');
+  const start = readme.indexOf('<!-- excerpt: examples/orders/read-model.ts -->');
+  const end = readme.indexOf('<!-- /excerpt -->', start);
+  expect(start).toBeGreaterThan(0);
+  const blocks = [...readme.slice(start, end).matchAll(/```ts\n([\s\S]*?)\n```/g)].map((m) => m[1]);
+  expect(blocks.length).toBeGreaterThan(0);
+  // On failure: copy the current code from read-model.ts into the README's excerpt blocks.
+  for (const block of blocks) expect(source).toContain(block);
 });
 
 async function readOrders(file: string) {
