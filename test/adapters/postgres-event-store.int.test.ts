@@ -275,7 +275,11 @@ describe('PostgreSQL adapter: connections, schema, notifications', () => {
     const schema = freshSchema();
     await expect(
       createPostgresEventStore({ connectionString: url, schema, migrate: false }),
-    ).rejects.toThrow(`version 0, this code needs ${POSTGRES_SCHEMA_VERSION}`);
+    ).rejects.toMatchObject({
+      code: 'STORE_NOT_INITIALIZED',
+      foundVersion: 0,
+      neededVersion: POSTGRES_SCHEMA_VERSION,
+    });
     const { store } = await openStore(schema);
     await store.appendToStream('s', [ev('A')]);
     const again = await createPostgresEventStore({ connectionString: url, schema, migrate: false });

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { StoreNotInitializedError } from '../../core/errors.js';
 import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 import { MIGRATIONS } from './postgres-sql.js';
 
@@ -62,9 +63,10 @@ export async function assertPostgresSchema(pool: Pool, schema?: string): Promise
   const identity = schemaIdentity(schema);
   const version = await appliedVersion(pool, identity);
   if (version < POSTGRES_SCHEMA_VERSION) {
-    throw new Error(
-      `Causeway's tables in PostgreSQL schema "${identity.schema}" are at version ${version}, ` +
-        `this code needs ${POSTGRES_SCHEMA_VERSION}: run migratePostgresSchema() or open the store with migrate: true.`,
+    throw new StoreNotInitializedError(
+      `PostgreSQL schema "${identity.schema}"`,
+      version,
+      POSTGRES_SCHEMA_VERSION,
     );
   }
 }
