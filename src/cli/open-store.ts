@@ -1,6 +1,10 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isCausewayError, StoreUnavailableError } from '../core/errors.js';
+import {
+  isCausewayError,
+  isStoreNotInitializedError,
+  StoreUnavailableError,
+} from '../core/errors.js';
 import type { EventStore } from '../event-store/event-store.js';
 import type { ProjectionStore } from '../projections/projection.js';
 import { CliError, ExitCode } from './errors.js';
@@ -140,13 +144,11 @@ async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<Opened
 }
 
 async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<OpenedStore> {
-  const [
-    { createPostgresEventStore, createPostgresProjectionStore, POSTGRES_SCHEMA_VERSION },
-    { default: pg },
-  ] = await Promise.all([
-    importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
-    importAdapter(() => import('pg'), 'pg'),
-  ]);
+  const [{ createPostgresEventStore, createPostgresProjectionStore }, { default: pg }] =
+    await Promise.all([
+      importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
+      importAdapter(() => import('pg'), 'pg'),
+    ]);
   // Our own pool, for the connect timeout; the store never ends a pool it was given.
   const pool = new pg.Pool({
     connectionString: target.connectionString,
@@ -159,7 +161,6 @@ async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<Op
   try {
     // A read-only tool must not create tables in someone's database: no migration.
     const schema = target.schema === undefined ? {} : { schema: target.schema };
-    await checkSchemaVersion(pool, target, POSTGRES_SCHEMA_VERSION);
     const store = await createPostgresEventStore({ pool, migrate: false, ...schema });
     return withProjections(
       store,
@@ -175,6 +176,22 @@ async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<Op
     );
   } catch (error) {
     await pool.end().catch(() => undefined);
+    if (isStoreNotInitializedError(error)) {
+      const schemaName = target.schema ?? 'public';
+      throw error.foundVersion === 0
+        ? new CliError(
+            `no Causeway event store in ${target.address}, schema "${schemaName}" (its tables are missing)`,
+            'check the database name in --db and the schema in --schema; an application creates the tables when it first opens the store',
+            ExitCode.RuntimeError,
+            { cause: error },
+          )
+        : new CliError(
+            `the Causeway tables in ${target.address}, schema "${schemaName}", are at version ${error.foundVersion}; this CLI needs ${error.neededVersion}`,
+            'upgrade them first: an application opening the store with migrate: true (the default) does it',
+            ExitCode.RuntimeError,
+            { cause: error },
+          );
+    }
     if (isMissingSchema(error)) {
       throw new CliError(
         `no Causeway event store in ${target.address} (its tables are missing)`,
@@ -184,34 +201,6 @@ async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<Op
       );
     }
     throw asUnavailable(error, target);
-  }
-}
-
-/**
- * Tells "no Causeway tables here" and "tables older than this CLI" apart from an unreachable
- * server, each with its own next step. The adapter's migration table is where the version is.
- */
-async function checkSchemaVersion(
-  pool: { query: (sql: string, values: unknown[]) => Promise<{ rows: unknown[] }> },
-  target: DbTarget & { kind: 'postgres' },
-  needed: number,
-): Promise<void> {
-  const schema = target.schema ?? 'public';
-  const table = `"${schema.replace(/"/g, '""')}".causeway_schema_migrations`;
-  const exists = await pool.query('SELECT to_regclass($1) IS NOT NULL AS ok', [table]);
-  if ((exists.rows[0] as { ok?: boolean } | undefined)?.ok !== true) {
-    throw new CliError(
-      `no Causeway event store in ${target.address}, schema "${schema}" (its tables are missing)`,
-      'check the database name in --db and the schema in --schema; an application creates the tables when it first opens the store',
-    );
-  }
-  const { rows } = await pool.query(`SELECT max(version) AS version FROM ${table}`, []);
-  const version = Number((rows[0] as { version?: unknown } | undefined)?.version ?? 0);
-  if (version < needed) {
-    throw new CliError(
-      `the Causeway tables in ${target.address}, schema "${schema}", are at version ${version}; this CLI needs ${needed}`,
-      'upgrade them first: an application opening the store with migrate: true (the default) does it',
-    );
   }
 }
 
