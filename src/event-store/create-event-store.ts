@@ -9,7 +9,7 @@ import type { ProjectionDefinition, ProjectionStore } from '../projections/proje
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { InTransactionHook } from './driver.js';
 import type { EventStoreDriver } from './driver.js';
-import { decodeEvent, prepareEvents } from './event-codec.js';
+import { decodeEvent, prepareEvents, type EventRow } from './event-codec.js';
 import { EventRegistry } from './event-registry.js';
 import type { EventStore } from './event-store.js';
 import { assertValidExpectedVersion } from './expected-version.js';
@@ -25,6 +25,7 @@ import type {
   AppendOptions,
   AppendResult,
   DeleteStreamOptions,
+  Direction,
   EventFilter,
   ListStreamsOptions,
   NewEvent,
@@ -151,7 +152,7 @@ class DriverEventStore implements EventStore {
     const direction = options.direction ?? 'forwards';
     const pageSize = positiveInt(options.pageSize ?? DEFAULT_PAGE_SIZE, 'pageSize');
     let remaining = options.limit === undefined ? Infinity : nonNegativeInt(options.limit, 'limit');
-    const info = await this.#driver.getStream(streamId);
+    const { info, first } = await this.#streamStart(streamId, options, direction, pageSize);
     if (!info || info.state === 'soft_deleted' || info.version === 0)
       throw new StreamNotFoundError(streamId);
     if (info.state === 'tombstoned') throw new StreamDeletedError(streamId);
@@ -161,10 +162,14 @@ class DriverEventStore implements EventStore {
     let next = options.from ?? (direction === 'forwards' ? lowest : info.version);
     if (options.from !== undefined) nonNegativeInt(options.from, 'from');
     if (direction === 'forwards') next = Math.max(next, lowest);
+    // The page read with the info is used only if it starts where the rules say to start.
+    let prefetched = first && (first.from ?? info.version) === next ? first.rows : undefined;
     while (remaining > 0) {
       if (direction === 'backwards' && next < lowest) return;
       const want = Math.min(pageSize, remaining);
-      const rows = await this.#driver.readStreamRows(streamId, next, direction, want);
+      const rows =
+        prefetched ?? (await this.#driver.readStreamRows(streamId, next, direction, want));
+      prefetched = undefined;
       for (const row of rows) {
         if (row.streamVersion < lowest) return;
         if (isExpired(info, row.time, now)) {
@@ -178,6 +183,30 @@ class DriverEventStore implements EventStore {
       if (!last || rows.length < want) return;
       next = direction === 'forwards' ? last.streamVersion + 1 : last.streamVersion - 1;
     }
+  }
+
+  /**
+   * The stream's info, and with a driver that can, its first page read in the same call,
+   * starting where the rules would start when the metadata hides nothing (the usual case).
+   */
+  async #streamStart(
+    streamId: string,
+    options: ReadStreamOptions,
+    direction: Direction,
+    pageSize: number,
+  ): Promise<{
+    info: StreamInfo | undefined;
+    first?: { from: number | undefined; rows: EventRow[] };
+  }> {
+    const limit = options.limit === undefined ? pageSize : Math.min(pageSize, options.limit);
+    const { from } = options;
+    // An invalid `from` must fail after the stream checks, as it does without prefetching.
+    const usable = from === undefined || (Number.isSafeInteger(from) && from >= 0);
+    if (!this.#driver.readStreamStart || limit === 0 || !usable)
+      return { info: await this.#driver.getStream(streamId) };
+    const start = from ?? (direction === 'forwards' ? 1 : undefined);
+    const { info, rows } = await this.#driver.readStreamStart(streamId, start, direction, limit);
+    return { info, first: { from: start, rows } };
   }
 
   readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {

@@ -41,6 +41,19 @@ export interface EventStoreDriver {
 
   getStream(streamId: string): Promise<StreamInfo | undefined>;
 
+  /**
+   * Optional: `getStream` and the first `readStreamRows` page in one call, saving a round
+   * trip per `readStream`. With `fromVersion` undefined (backwards only) the page starts at
+   * the stream's version as returned in `info`. No rows when the stream is missing. Drivers
+   * without it are read with the two calls.
+   */
+  readStreamStart?(
+    streamId: string,
+    fromVersion: number | undefined,
+    direction: Direction,
+    limit: number,
+  ): Promise<{ info: StreamInfo | undefined; rows: EventRow[] }>;
+
   /** Up to `limit` raw rows of a stream starting at `fromVersion` (inclusive) in `direction`. */
   readStreamRows(
     streamId: string,

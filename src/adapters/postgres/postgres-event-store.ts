@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import type { Pool, QueryResultRow } from 'pg';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreClosedError } from '../../core/errors.js';
@@ -15,6 +16,7 @@ import type {
   ExpectedVersion,
   StreamInfo,
   StreamMetadata,
+  StreamState,
 } from '../../event-store/types.js';
 import { expectedVersionError, runAppend } from './postgres-append.js';
 import { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
@@ -39,6 +41,16 @@ import { NotificationListener } from './postgres-listener.js';
 import { PostgresTransaction } from './postgres-transaction.js';
 import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
+
+const TIMESTAMPTZ = 1184;
+
+type StreamStartRecord = {
+  s_version: string;
+  s_state: StreamState;
+  s_metadata: string;
+  s_created_at: string;
+  s_updated_at: string;
+};
 
 export interface PostgresEventStoreOptions extends EventStoreOptions, PostgresConnectionOptions {
   /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
@@ -207,6 +219,46 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
       [streamId],
     );
     return rows[0] && toStreamInfo(rows[0]);
+  }
+
+  /**
+   * The stream's row and its first page in one statement (one snapshot, one round trip). The
+   * stream's columns repeat on every row, its timestamps as text so only the first is parsed;
+   * with no events in range the one row has NULL event columns.
+   */
+  async readStreamStart(
+    streamId: string,
+    fromVersion: number | undefined,
+    direction: Direction,
+    limit: number,
+  ): Promise<{ info: StreamInfo | undefined; rows: EventRow[] }> {
+    const forwards = direction === 'forwards';
+    const { rows } = await this.#query<EventRecord & StreamStartRecord>(
+      forwards ? 'read_stream_start_fwd' : 'read_stream_start_bwd',
+      `SELECT s.version AS s_version, s.state AS s_state, s.metadata::text AS s_metadata,
+              s.created_at::text AS s_created_at, s.updated_at::text AS s_updated_at, e.*
+         FROM ${this.identity.quoted}.causeway_streams s
+         LEFT JOIN LATERAL (
+           SELECT ${EVENT_COLUMNS} FROM ${this.identity.quoted}.causeway_events
+            WHERE stream_id = s.stream_id
+              AND stream_version ${forwards ? '>=' : '<='} coalesce($2, s.version)
+            ORDER BY stream_version ${forwards ? 'ASC' : 'DESC'} LIMIT $3) e ON true
+        WHERE s.stream_id = $1
+        ORDER BY e.stream_version ${forwards ? 'ASC' : 'DESC'}`,
+      [streamId, fromVersion ?? null, limit],
+    );
+    const first = rows[0];
+    if (!first) return { info: undefined, rows: [] };
+    const timestamp = pg.types.getTypeParser(TIMESTAMPTZ) as (value: string) => Date;
+    const info = toStreamInfo({
+      stream_id: streamId,
+      version: first.s_version,
+      state: first.s_state,
+      metadata: first.s_metadata,
+      created_at: timestamp(first.s_created_at),
+      updated_at: timestamp(first.s_updated_at),
+    });
+    return { info, rows: first.id === null ? [] : rows.map(toEventRow) };
   }
 
   async readStreamRows(

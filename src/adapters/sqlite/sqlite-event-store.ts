@@ -42,10 +42,26 @@ export interface SqliteEventStoreOptions extends EventStoreOptions {
   database?: SqliteDatabase;
 }
 
-type RawEventRow = Omit<EventRow, 'time'> & { time: number };
-const EVENT_COLUMNS = `global_position AS globalPosition, id, stream_id AS streamId,
-  stream_version AS streamVersion, type, source, subject, time, datacontenttype, data, metadata,
-  schema_version AS schemaVersion`;
+/**
+ * Event rows are read as arrays (`raw` statements) and turned into objects here: better-sqlite3
+ * builds a 12-property object per row several times slower than a literal does.
+ */
+type RawEventRow = [
+  globalPosition: number,
+  id: string,
+  streamId: string,
+  streamVersion: number,
+  type: string,
+  source: string,
+  subject: string,
+  time: number,
+  datacontenttype: string,
+  data: string,
+  metadata: string,
+  schemaVersion: number,
+];
+const EVENT_COLUMNS = `global_position, id, stream_id, stream_version, type, source, subject,
+  time, datacontenttype, data, metadata, schema_version`;
 
 const STREAM_COLUMNS = `stream_id AS streamId, version, state, metadata,
   created_at AS createdAt, updated_at AS updatedAt`;
@@ -116,14 +132,18 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
       getStream: db.prepare<[string], RawStreamRow>(
         `SELECT ${STREAM_COLUMNS} FROM causeway_streams WHERE stream_id = ?`,
       ),
-      readForwards: db.prepare<[string, number, number], RawEventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM causeway_events
-         WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?`,
-      ),
-      readBackwards: db.prepare<[string, number, number], RawEventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM causeway_events
-         WHERE stream_id = ? AND stream_version <= ? ORDER BY stream_version DESC LIMIT ?`,
-      ),
+      readForwards: db
+        .prepare<[string, number, number], RawEventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM causeway_events
+           WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?`,
+        )
+        .raw(),
+      readBackwards: db
+        .prepare<[string, number, number], RawEventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM causeway_events
+           WHERE stream_id = ? AND stream_version <= ? ORDER BY stream_version DESC LIMIT ?`,
+        )
+        .raw(),
       // Tracks the counter, not max(global_position), so the head never moves backwards when
       // a tombstone deletes the newest events (the in-memory store behaves the same).
       position: db
@@ -201,6 +221,22 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
     return row && toStreamInfo(row);
   }
 
+  async readStreamStart(
+    streamId: string,
+    fromVersion: number | undefined,
+    direction: Direction,
+    limit: number,
+  ): Promise<{ info: StreamInfo | undefined; rows: EventRow[] }> {
+    const s = this.#statements;
+    const statement = direction === 'forwards' ? s.readForwards : s.readBackwards;
+    return this.#run('read', () => {
+      const row = s.getStream.get(streamId);
+      if (!row) return { info: undefined, rows: [] };
+      const rows = statement.all(streamId, fromVersion ?? row.version, limit);
+      return { info: toStreamInfo(row), rows: rows.map(toEventRow) };
+    });
+  }
+
   async readStreamRows(
     streamId: string,
     fromVersion: number,
@@ -245,10 +281,12 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
       if (params.types !== undefined) where.push('type IN (SELECT value FROM json_each(@types))');
       if (params.prefix !== undefined)
         where.push('substr(stream_id, 1, length(@prefix)) = @prefix');
-      statement = this.database.prepare<[ReadAllParams], RawEventRow>(
-        `SELECT ${EVENT_COLUMNS} FROM causeway_events WHERE ${where.join(' AND ')}
-         ORDER BY global_position LIMIT @limit`,
-      );
+      statement = this.database
+        .prepare<[ReadAllParams], RawEventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM causeway_events WHERE ${where.join(' AND ')}
+           ORDER BY global_position LIMIT @limit`,
+        )
+        .raw();
       this.#readAll.set(key, statement);
     }
     return statement;
@@ -365,7 +403,20 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions = {}): E
 }
 
 function toEventRow(raw: RawEventRow): EventRow {
-  return { ...raw, time: new Date(raw.time) };
+  return {
+    globalPosition: raw[0],
+    id: raw[1],
+    streamId: raw[2],
+    streamVersion: raw[3],
+    type: raw[4],
+    source: raw[5],
+    subject: raw[6],
+    time: new Date(raw[7]),
+    datacontenttype: raw[8],
+    data: raw[9],
+    metadata: raw[10],
+    schemaVersion: raw[11],
+  };
 }
 
 function toStreamInfo(row: RawStreamRow): StreamInfo {
