@@ -22,13 +22,20 @@ type InsertEventParams = [
 ];
 type AppendArgs = [string, readonly PreparedEvent[], ExpectedVersion, number];
 
-type AppendTransaction = Transaction<(...args: AppendArgs) => AppendResult>;
+type AppendRows = (...args: AppendArgs) => AppendResult;
 
-/** The append, with its statements prepared once per connection and reused. */
-const appendTransactions = new WeakMap<SqliteDatabase, AppendTransaction>();
+/**
+ * The append, with its statements prepared once per connection and reused: `rows` runs inside
+ * a transaction someone else opened, `transaction` wraps it in its own.
+ */
+interface Append {
+  rows: AppendRows;
+  transaction: Transaction<AppendRows>;
+}
+const appends = new WeakMap<SqliteDatabase, Append>();
 
-function appendTransactionFor(db: SqliteDatabase): AppendTransaction {
-  const cached = appendTransactions.get(db);
+function appendFor(db: SqliteDatabase): Append {
+  const cached = appends.get(db);
   if (cached) return cached;
   const head = db.prepare<[string], StreamHead>(
     'SELECT version, state FROM causeway_streams WHERE stream_id = ?',
@@ -44,8 +51,7 @@ function appendTransactionFor(db: SqliteDatabase): AppendTransaction {
      ON CONFLICT (stream_id) DO UPDATE SET
        version = excluded.version, state = 'active', updated_at = excluded.updated_at`,
   );
-  // better-sqlite3 wraps it in BEGIN/COMMIT at top level and in a SAVEPOINT when nested.
-  const append = db.transaction((...[streamId, events, expected, now]: AppendArgs) => {
+  const rows: AppendRows = (streamId, events, expected, now) => {
     const current = head.get(streamId);
     checkExpectedVersion(streamId, expected, current);
     const base = current?.version ?? 0;
@@ -78,8 +84,10 @@ function appendTransactionFor(db: SqliteDatabase): AppendTransaction {
     const version = base + events.length;
     upsertStream.run(streamId, version, now, now);
     return { nextExpectedVersion: version, positions };
-  });
-  appendTransactions.set(db, append);
+  };
+  // better-sqlite3 wraps it in BEGIN/COMMIT at top level and in a SAVEPOINT when nested.
+  const append = { rows, transaction: db.transaction(rows) };
+  appends.set(db, append);
   return append;
 }
 
@@ -109,7 +117,7 @@ export function appendInTransaction(
   now: Date = new Date(),
 ): AppendResult {
   gateFor(db).assertSyncWrite(db);
-  return appendTransactionFor(db).immediate(streamId, events, expected, now.getTime());
+  return appendFor(db).transaction.immediate(streamId, events, expected, now.getTime());
 }
 
 /**
@@ -126,8 +134,8 @@ export function appendWithHook(
   hook: InTransactionHook,
 ): Promise<AppendResult> {
   return gateFor(db).transaction(db, async (transaction) => {
-    // Called inside the open transaction, better-sqlite3 runs it as a savepoint.
-    const result = appendTransactionFor(db)(streamId, events, expected, now.getTime());
+    // No savepoint: the transaction holds nothing else yet, and any throw rolls it all back.
+    const result = appendFor(db).rows(streamId, events, expected, now.getTime());
     if (events.length === 0) return result;
     const first = result.nextExpectedVersion - events.length + 1;
     const rows: EventRow[] = events.map((event, index) => ({
