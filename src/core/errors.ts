@@ -269,6 +269,9 @@ export class DomainError extends CausewayError {
 export const isStoreNotInitializedError = hasCode('STORE_NOT_INITIALIZED') as (
   v: unknown,
 ) => v is StoreNotInitializedError;
+export const isStoreUnavailableError = hasCode('STORE_UNAVAILABLE') as (
+  v: unknown,
+) => v is StoreUnavailableError;
 export const isDomainError = hasCode('DOMAIN_RULE') as (v: unknown) => v is DomainError;
 export const isConcurrencyError = hasCode('CONCURRENCY') as (v: unknown) => v is ConcurrencyError;
 export const isStreamNotFoundError = hasCode('STREAM_NOT_FOUND') as (

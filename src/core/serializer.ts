@@ -29,8 +29,15 @@ export function serializeJson(value: unknown, what: string): string {
   return text;
 }
 
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 function isDroppedOrInvalid(item: unknown, inArray: boolean): boolean {
   switch (typeof item) {
+    case 'object':
+      return item !== null && !Array.isArray(item) && !isPlainObject(item);
     case 'function':
     case 'symbol':
       return true;
@@ -71,6 +78,14 @@ function findUnserializable(
         : `${where()} is ${value} (not representable in JSON)`;
     case 'object': {
       if (value === null || value instanceof Date) return undefined;
+      if (
+        !Array.isArray(value) &&
+        !isPlainObject(value) &&
+        typeof (value as { toJSON?: unknown }).toJSON !== 'function'
+      ) {
+        // Map, Set, class instances: JSON would keep only own enumerable fields (often none).
+        return `${where()} is a ${value.constructor?.name ?? 'non-plain object'} (convert it to a plain object or array)`;
+      }
       if (seen.has(value)) return `${where()} is a circular reference`;
       seen.add(value);
       const entries = Array.isArray(value) ? value.entries() : Object.entries(value);

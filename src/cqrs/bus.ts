@@ -1,4 +1,4 @@
-import { runWithContext } from '../core/context.js';
+import { currentContext, runWithContext } from '../core/context.js';
 import { isCausewayError, ValidationError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import {
@@ -101,12 +101,17 @@ export class Bus<M extends MessageMap> {
     const handler = this.#handlers.get(type);
     if (!handler) throw new NoHandlerError(this.kind, type);
     const id = options.id ?? newId();
-    const caller = options.caller ?? {};
+    // Dispatched from inside another handler: continue its flow (same correlation, caused by
+    // it, same user and trace) unless the caller says otherwise.
+    const outer = currentContext();
+    const caller = options.caller ?? (outer?.userId === undefined ? {} : { userId: outer.userId });
+    const causationId = options.causationId ?? outer?.messageId;
+    const traceparent = options.traceparent ?? outer?.traceparent;
     const metadata: MessageMetadata = {
-      correlationId: options.correlationId ?? id,
-      ...(options.causationId === undefined ? {} : { causationId: options.causationId }),
+      correlationId: options.correlationId ?? outer?.correlationId ?? id,
+      ...(causationId === undefined ? {} : { causationId }),
       ...(caller.userId === undefined ? {} : { userId: caller.userId }),
-      ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+      ...(traceparent === undefined ? {} : { traceparent }),
       ...(options.metadata === undefined ? {} : { extra: options.metadata }),
     };
     const context: DispatchContext = {

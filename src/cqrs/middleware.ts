@@ -44,7 +44,7 @@ export function authorization(
 /**
  * Runs each message id once. A replay (same id) returns the first result and runs nothing;
  * concurrent duplicates in this process share one execution. Results are stored as JSON, so
- * they must be JSON-serializable. Failures are not remembered: a failed command may be retried.
+ * a replay returns the JSON shape of the first result (a `Date` comes back as a string). Failures are not remembered: a failed command may be retried.
  */
 export function idempotency(store: IdempotencyStore, options: { ttlMs?: number } = {}): Middleware {
   const inFlight = new Map<string, Promise<unknown>>();
@@ -56,11 +56,16 @@ export function idempotency(store: IdempotencyStore, options: { ttlMs?: number }
       const previous = await store.get(key);
       if (previous) return deserializeJson(previous.result, `stored result of ${key}`);
       const result = await next();
-      await store.put(
-        key,
-        serializeJson(result === undefined ? null : result, `result of ${key}`),
-        options,
-      );
+      try {
+        const json = serializeJson(result === undefined ? null : result, `result of ${key}`);
+        await store.put(key, json, options);
+      } catch (error) {
+        // The work is done and committed: failing now would invite the caller to run it again.
+        process.emitWarning(
+          `Could not record the idempotency result of ${key}: ${String(error)}`,
+          'CausewayIdempotencyWarning',
+        );
+      }
       return result;
     })();
     inFlight.set(key, work);

@@ -34,14 +34,22 @@ export async function loadState<S>(
     : undefined;
   let state = snapshot ? snapshot.state : initial();
   let version = snapshot?.version ?? 0;
+  let folded = 0;
   try {
     for await (const event of store.readStream(streamId, { from: version + 1 })) {
       state = fold(state, event);
       version = event.streamVersion;
+      folded++;
     }
   } catch (error) {
     if (!isStreamNotFoundError(error)) throw error;
     return { state: initial(), version: 0, snapshotVersion: undefined };
+  }
+  if (folded === 0 && !snapshot) {
+    // The stream exists but shows nothing (maxAge, truncateBefore hid every event): the next
+    // append must still expect its real version, or it would conflict forever.
+    const info = await store.getStream(streamId);
+    if (info?.state === 'active') version = info.version;
   }
   return { state, version, snapshotVersion: snapshot?.version };
 }

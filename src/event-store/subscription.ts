@@ -1,4 +1,4 @@
-import { SubscriptionError, TimeoutError } from '../core/errors.js';
+import { isStoreUnavailableError, SubscriptionError, TimeoutError } from '../core/errors.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { EventFilter, ReadAllPage, RecordedEvent } from './types.js';
 
@@ -173,7 +173,7 @@ export class CatchUpSubscription implements Subscription {
       this.#status = 'catching_up';
       while (!signal.aborted) {
         this.#notified = false;
-        const page = await this.source.readAllPage(this.#position, batchSize, this.options.filter);
+        const page = await this.#readPage(batchSize);
         for (const event of page.events) {
           if (signal.aborted) break;
           try {
@@ -201,6 +201,10 @@ export class CatchUpSubscription implements Subscription {
         if (page.isEnd) {
           this.#status = 'live';
           await this.#sleep(pollMs);
+        } else {
+          // A synchronous driver (SQLite, memory) would otherwise run the whole catch-up in
+          // microtasks and starve timers and I/O until the head.
+          await new Promise((resolve) => setImmediate(resolve));
         }
       }
       if (dirty) await this.#checkpoint();
@@ -221,6 +225,24 @@ export class CatchUpSubscription implements Subscription {
       this.#finish('failed', failure);
       this.#markReady(failure);
       throw failure;
+    }
+  }
+
+  /**
+   * Reads the next page, waiting out an unreachable store (a database restart, a network
+   * blip) with capped backoff instead of ending the subscription; other errors end it.
+   */
+  async #readPage(batchSize: number): Promise<ReadAllPage> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.source.readAllPage(this.#position, batchSize, this.options.filter);
+      } catch (error) {
+        if (!isStoreUnavailableError(error)) throw error;
+        await this.#sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
+        // Stopped while waiting: an empty page lets the loop end as a normal stop.
+        if (this.#abort.signal.aborted)
+          return { events: [], scannedUpTo: this.#position, isEnd: true };
+      }
     }
   }
 

@@ -1,5 +1,10 @@
 import { hostname } from 'node:os';
-import { isCausewayError, TimeoutError } from '../core/errors.js';
+import {
+  isCausewayError,
+  isStoreUnavailableError,
+  TimeoutError,
+  ValidationError,
+} from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, sleep, type RetryPolicy } from '../core/retry.js';
 import type { EventStore } from '../event-store/event-store.js';
@@ -68,6 +73,14 @@ export class ProjectionRunner {
   readonly #retry: RetryPolicy;
 
   constructor(options: ProjectionRunnerOptions) {
+    if (options.projection.mode === 'inline') {
+      throw new ValidationError('Inline projections have no runner', [
+        {
+          path: ['projection', 'mode'],
+          message: `"${options.projection.name}" is updated inside appends; running it async too would apply events twice`,
+        },
+      ]);
+    }
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
     this.#options = {
       batchSize: 500,
@@ -149,40 +162,58 @@ export class ProjectionRunner {
       this.#staleError = prepared.error !== undefined;
       this.#startPosition = prepared.position;
       this.#advance(prepared.position);
+      let failures = 0;
       while (!signal.aborted) {
-        const now = Date.now();
-        if (!held || now - renewedAt >= heartbeatMs) {
-          const state = await projections.get(projection.name, projection.version);
-          if (state?.paused && !this.#options.ignorePause) {
-            if (held)
-              await projections.releaseLease(projection.name, projection.version, this.owner);
-            held = false;
-            this.#state = 'paused';
-            await this.#idle(heartbeatMs);
-            continue;
-          }
-          held = await projections.acquireLease(
-            projection.name,
-            projection.version,
-            this.owner,
-            leaseTtlMs,
-          );
-          renewedAt = now;
-          if (!held) {
-            this.#state = 'standby';
-            await this.#idle(heartbeatMs);
-            continue;
-          }
-          // Another runner may have advanced the checkpoint while we were on standby.
-          const fresh = await projections.get(projection.name, projection.version);
-          if (fresh) this.#position = fresh.position;
-        }
         try {
+          const now = Date.now();
+          if (!held || now - renewedAt >= heartbeatMs) {
+            const state = await projections.get(projection.name, projection.version);
+            if (state?.paused && !this.#options.ignorePause) {
+              if (held)
+                await projections.releaseLease(projection.name, projection.version, this.owner);
+              held = false;
+              this.#state = 'paused';
+              await this.#idle(heartbeatMs);
+              continue;
+            }
+            held = await projections.acquireLease(
+              projection.name,
+              projection.version,
+              this.owner,
+              leaseTtlMs,
+            );
+            renewedAt = now;
+            if (!held) {
+              this.#state = 'standby';
+              await this.#idle(heartbeatMs);
+              continue;
+            }
+            // Another runner may have advanced the checkpoint while we were on standby.
+            const fresh = await projections.get(projection.name, projection.version);
+            if (fresh) this.#advance(fresh.position);
+          }
           const caughtUp = await this.#step();
+          failures = 0;
           if (caughtUp) await this.#idle(this.#options.pollIntervalMs);
         } catch (error) {
-          if (!(error instanceof LeaseLostError)) throw error;
-          held = false;
+          if (error instanceof LeaseLostError) {
+            held = false;
+            continue;
+          }
+          if (error instanceof ProjectionFailedError || signal.aborted) throw error;
+          // Reading the log, leases or state failed outside a batch. An unreachable store
+          // (a restart, a network blip) is waited out; anything else gets the batch's retries.
+          // Either way the reason is recorded, never swallowed.
+          failures++;
+          const message = `Projection "${projection.name}" v${projection.version} at position ${this.#position}: ${describe(error)}`;
+          await projections
+            .setError(projection.name, projection.version, message)
+            .catch(() => undefined);
+          this.#staleError = true;
+          if (!isStoreUnavailableError(error) && failures >= this.#retry.maxAttempts) {
+            throw new ProjectionFailedError(projection.name, undefined, message, { cause: error });
+          }
+          await this.#idle(backoffDelay(this.#retry, failures));
         }
       }
       if (held)
@@ -213,6 +244,9 @@ export class ProjectionRunner {
     }
     if (!page.isEnd) {
       this.#state = 'catching_up';
+      // A synchronous driver (SQLite, memory) would otherwise run the whole catch-up in
+      // microtasks and starve timers and I/O (lease renewals, HTTP) until the head.
+      await new Promise((resolve) => setImmediate(resolve));
       return false;
     }
     if (this.#state !== 'live') {

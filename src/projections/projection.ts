@@ -15,6 +15,12 @@ export interface ProjectionDefinition {
    * the new version becomes visible to queries only once it has caught up.
    */
   readonly version: number;
+  /**
+   * `async` (default): advanced by a `ProjectionRunner` from the log. `inline`: updated in
+   * the append transaction through the event store's `inline` option; it has no runner and
+   * cannot be rebuilt while writers run (both would apply events twice).
+   */
+  readonly mode: 'async' | 'inline';
   /** The tables this projection owns (and only it writes). */
   readonly tables: readonly TableDefinition[];
   /**
@@ -30,6 +36,7 @@ const NAME = /^[a-z][a-z0-9_.-]{0,99}$/;
 export function defineProjection(definition: {
   name: string;
   version?: number;
+  mode?: 'async' | 'inline';
   tables: readonly TableDefinition[];
   handlers: Record<string, ProjectionHandler>;
 }): ProjectionDefinition {
@@ -43,9 +50,14 @@ export function defineProjection(definition: {
     issues.push({ path: ['handlers'], message: 'must handle at least one event type' });
   if (issues.length > 0)
     throw new ValidationError(`Invalid projection "${definition.name}"`, issues);
+  if (definition.mode !== undefined && definition.mode !== 'async' && definition.mode !== 'inline')
+    throw new ValidationError(`Invalid projection "${definition.name}"`, [
+      { path: ['mode'], message: "must be 'async' or 'inline'" },
+    ]);
   return {
     name: definition.name,
     version,
+    mode: definition.mode ?? 'async',
     tables: definition.tables,
     handlers: definition.handlers,
   };

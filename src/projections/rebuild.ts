@@ -21,7 +21,8 @@ export interface RebuildOptions {
  */
 export async function rebuildProjection(options: RebuildOptions): Promise<{ position: number }> {
   const { projections, projection, timeoutMs = 30_000 } = options;
-  await projections.prepare(projection);
+  refuseInline(projection);
+  const before = await projections.prepare(projection);
   await projections.setPaused(projection.name, projection.version, true);
   const owner = `rebuild:${process.pid}:${Date.now()}`;
   try {
@@ -40,8 +41,22 @@ export async function rebuildProjection(options: RebuildOptions): Promise<{ posi
     await projections.setError(projection.name, projection.version, undefined);
     return await runToHead({ ...options, owner, ignorePause: true });
   } finally {
-    await projections.releaseLease(projection.name, projection.version, owner);
-    await projections.setPaused(projection.name, projection.version, false);
+    // Leave the pause as the operator had it; un-pause even if releasing the lease failed.
+    await projections
+      .releaseLease(projection.name, projection.version, owner)
+      .catch(() => undefined);
+    await projections.setPaused(projection.name, projection.version, before.paused);
+  }
+}
+
+function refuseInline(projection: RebuildOptions['projection']): void {
+  if (projection.mode === 'inline') {
+    throw new ValidationError('Cannot rebuild an inline projection while it runs', [
+      {
+        path: ['projection', 'mode'],
+        message: `"${projection.name}" is written by appends; stop the writers and rebuild it offline, or deploy it as a new async version`,
+      },
+    ]);
   }
 }
 
@@ -50,7 +65,16 @@ export async function rebuildProjection(options: RebuildOptions): Promise<{ posi
  * version keeps serving, then switches queries to it atomically once it has caught up.
  */
 export async function rebuildBlueGreen(options: RebuildOptions): Promise<{ position: number }> {
+  refuseInline(options.projection);
   const state = await options.projections.prepare(options.projection);
+  if (state.status === 'retired' || state.paused) {
+    throw new ValidationError('Nothing to build', [
+      {
+        path: ['projection', 'version'],
+        message: `v${options.projection.version} of "${options.projection.name}" is ${state.paused ? 'paused' : 'retired'}; resume it or deploy a newer version`,
+      },
+    ]);
+  }
   if (state.status === 'active') {
     throw new ValidationError('Nothing to build', [
       {
