@@ -280,7 +280,15 @@ class DriverEventStore implements EventStore {
   async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
     this.#assertOpen();
     assertValidStreamId(streamId, this.#limits);
-    await this.#driver.setStreamMetadata(streamId, validateMetadata(metadata));
+    const next = validateMetadata(metadata);
+    // truncateBefore only moves forward: it is also how a soft delete hides the stream's old
+    // life, and new metadata must not bring deleted or truncated events back.
+    const floor = (await this.#driver.getStream(streamId))?.metadata.truncateBefore;
+    if (floor !== undefined && (next.truncateBefore === undefined || next.truncateBefore < floor)) {
+      await this.#driver.setStreamMetadata(streamId, { ...next, truncateBefore: floor });
+      return;
+    }
+    await this.#driver.setStreamMetadata(streamId, next);
   }
 
   async deleteStream(streamId: string, options: DeleteStreamOptions = {}): Promise<void> {

@@ -94,7 +94,7 @@ export interface ReadAllPage {
 }
 
 export interface StreamMetadata {
-  /** Events with a version below this are hidden from `readStream`. */
+  /** Events with a version below this are hidden from `readStream`. It never moves backwards. */
   truncateBefore?: number;
   /** Only the newest `maxCount` events of the stream are readable. */
   maxCount?: number;

@@ -104,6 +104,13 @@ export function metadataContract(stores: Stores): void {
         (await collect(store.readStream('cart-1'))).map((e) => [e.type, e.streamVersion]),
       ).toEqual([['Recreated', 3]]);
       expect(await store.getStream('cart-1')).toMatchObject({ state: 'active', version: 3 });
+      // New metadata never brings the deleted life of the stream back.
+      await store.setStreamMetadata('cart-1', { maxCount: 10 });
+      expect(await versionsOf(store.readStream('cart-1'))).toEqual([3]);
+      expect((await store.getStream('cart-1'))?.metadata).toEqual({
+        maxCount: 10,
+        truncateBefore: 3,
+      });
     });
 
     it('checks the expected version before deleting', async () => {
