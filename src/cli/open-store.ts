@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type BetterSqlite3 from 'better-sqlite3';
 import { resolve } from 'node:path';
 import {
   isCausewayError,
@@ -117,6 +118,23 @@ export async function openStore(target: DbTarget): Promise<OpenedStore> {
   return opened;
 }
 
+function hasCausewayTables(Database: typeof BetterSqlite3, filename: string): boolean {
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    db = new Database(filename, { readonly: true, fileMustExist: true });
+    return (
+      db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'causeway_events'")
+        .get() !== undefined
+    );
+  } catch {
+    // Not a database at all: let the adapter report it with its own error.
+    return true;
+  } finally {
+    db?.close();
+  }
+}
+
 async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<OpenedStore> {
   if (!existsSync(target.filename)) {
     // Opening a missing file would create an empty database: a read must not do that.
@@ -130,6 +148,17 @@ async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<Opened
     () => import('../adapters/sqlite/index.js'),
     'better-sqlite3',
   );
+  const { default: Database } = await importAdapter(
+    () => import('better-sqlite3'),
+    'better-sqlite3',
+  );
+  // Opening the store migrates it; a read must not turn someone else's database into ours.
+  if (!hasCausewayTables(Database, target.filename)) {
+    throw new CliError(
+      `no Causeway event store in ${target.filename} (its tables are missing)`,
+      'check the path in --db; an application creates the tables when it first opens the store',
+    );
+  }
   try {
     const store = createSqliteEventStore({ filename: target.filename });
     return withProjections(

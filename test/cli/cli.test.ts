@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { EventStore, NewEvent } from 'causeway';
 import { createSqliteEventStore } from 'causeway/sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -341,6 +342,25 @@ describe('store errors exit with code 1 and say what was tried', () => {
     expect(stderr).toContain('npm start');
     expect(stderr).not.toMatch(/^\s+at /m);
     expect(existsSync(missing)).toBe(false);
+  });
+
+  it('leaves a SQLite file of another application untouched', { timeout: SLOW }, async () => {
+    const foreign = join(dir, 'other-app.db');
+    const other = new Database(foreign);
+    other.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
+    other.close();
+    const { code, stderr } = await runCli(['streams', 'list', '--db', foreign]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`no Causeway event store in ${foreign}`);
+    const check = new Database(foreign, { readonly: true });
+    const tables = check
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .pluck()
+      .all();
+    const mode = check.pragma('journal_mode', { simple: true });
+    check.close();
+    expect(tables).toEqual(['notes']);
+    expect(mode).toBe('delete');
   });
 
   it('an unreachable PostgreSQL names the address it tried', { timeout: SLOW }, async () => {
