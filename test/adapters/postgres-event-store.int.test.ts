@@ -348,6 +348,27 @@ describe('PostgreSQL adapter: connections, schema, notifications', () => {
   });
 });
 
+describe('PostgreSQL adapter: tombstones', () => {
+  it('a tombstone also removes the stream’s snapshot', async () => {
+    const { store, schema } = await openStore();
+    const snapshots = new PostgresSnapshotStore({ connectionString: url, schema });
+    try {
+      await store.appendToStream('user-1', [ev('Registered')]);
+      await snapshots.save({
+        streamId: 'user-1',
+        version: 1,
+        state: { email: 'a@b.c' },
+        stateVersion: 1,
+        createdAt: new Date(),
+      });
+      await store.tombstoneStream('user-1');
+      expect(await snapshots.load('user-1')).toBeUndefined();
+    } finally {
+      await snapshots.close();
+    }
+  });
+});
+
 describe('PostgreSQL adapter: read path', () => {
   it('pages of the global log walk the primary key in order, also on a table never analyzed', async (context) => {
     const { store, schema } = await openStore();

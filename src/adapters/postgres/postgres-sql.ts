@@ -30,7 +30,32 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'event store, checkpoints, snapshots', sql: eventStoreV1 },
   { version: 2, description: 'read_all walks the primary key in order', sql: readAllByIndexV2 },
   { version: 3, description: 'projection state', sql: projectionStateV3 },
+  { version: 4, description: 'a tombstone removes the snapshot', sql: tombstoneForgetsSnapshotV4 },
 ];
+
+/**
+ * A hard delete must leave no copy of the stream's state behind: when a stream row turns
+ * `tombstoned`, its snapshot goes in the same transaction (as on SQLite).
+ */
+function tombstoneForgetsSnapshotV4(id: SchemaIdentity): string {
+  const s = id.quoted;
+  return `
+DELETE FROM ${s}.causeway_snapshots sn
+ USING ${s}.causeway_streams st
+ WHERE st.stream_id = sn.stream_id AND st.state = 'tombstoned';
+
+CREATE FUNCTION ${s}.causeway_forget_snapshot() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  DELETE FROM ${s}.causeway_snapshots WHERE stream_id = NEW.stream_id;
+  RETURN NULL;
+END $fn$;
+
+CREATE TRIGGER causeway_tombstone_forgets_snapshot
+  AFTER UPDATE OF state ON ${s}.causeway_streams
+  FOR EACH ROW WHEN (NEW.state = 'tombstoned')
+  EXECUTE FUNCTION ${s}.causeway_forget_snapshot();
+`;
+}
 
 function eventStoreV1(id: SchemaIdentity): string {
   const s = id.quoted;
