@@ -301,7 +301,7 @@ export function postgresCausewayCommands(url: string): Opener {
       const store = await createPostgresEventStore({
         pool,
         schema,
-        inline: { store: projections, projections: [orderSummaries] },
+        inline: { store: projections, projections: [{ ...orderSummaries, mode: 'inline' }] },
       });
       return causewayCommands(store, async () => {
         await store.close();

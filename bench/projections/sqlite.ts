@@ -272,7 +272,7 @@ export function sqliteCausewayCommands(dir: string): Opener {
       const driver = new SqliteEventStoreDriver({ filename: freshFile(dir, 'commands-causeway') });
       const projections = createSqliteProjectionStore({ database: driver.database });
       const store = createEventStore(driver, {
-        inline: { store: projections, projections: [orderSummaries] },
+        inline: { store: projections, projections: [{ ...orderSummaries, mode: 'inline' }] },
       });
       return causewayCommands(store, async () => {
         await store.close();

@@ -110,6 +110,17 @@ class DriverEventStore implements EventStore {
     const inline = this.#inline;
     if (!inline || inline.projections.length === 0) return undefined;
     const { store, projections } = inline;
+    const notInline = projections.find((p) => p.mode !== 'inline');
+    if (notInline) {
+      // Declared inline so runners and rebuilds refuse it: running it both ways would apply
+      // every event twice.
+      throw new ValidationError('Invalid inline projections', [
+        {
+          path: ['inline', 'projections', notInline.name],
+          message: "declare it with mode: 'inline'",
+        },
+      ]);
+    }
     if (!store.inlineSession) {
       throw new ValidationError('Invalid inline projections', [
         {

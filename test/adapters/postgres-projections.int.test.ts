@@ -404,7 +404,7 @@ describe('PostgreSQL projection store', () => {
         },
       });
       const { store: inline } = await open(schema, {
-        inline: { store: projections, projections: [inlineTally] },
+        inline: { store: projections, projections: [{ ...inlineTally, mode: 'inline' }] },
       });
       const { store: plain } = await open(schema);
       const seen: number[] = [];
@@ -439,7 +439,7 @@ describe('PostgreSQL projection store', () => {
     it('refuses a transaction of a store in another schema', async () => {
       const a = await open();
       const crossed = await open(freshSchema(), {
-        inline: { store: a.projections, projections: [tallyProjection()] },
+        inline: { store: a.projections, projections: [{ ...tallyProjection(), mode: 'inline' }] },
       });
       await expect(
         crossed.store.appendToStream('s', [{ type: 'Tick', data: {} }]),

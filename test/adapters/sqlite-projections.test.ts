@@ -336,7 +336,7 @@ describe('SQLite projection store', () => {
         },
       });
       const inline = createEventStore(driver, {
-        inline: { store: projections, projections: [failing] },
+        inline: { store: projections, projections: [{ ...failing, mode: 'inline' }] },
       });
       const plainStore = createEventStore(driver);
       cleanups.push(async () => {
@@ -391,7 +391,7 @@ describe('SQLite projection store', () => {
         },
       });
       const store = createEventStore(driver, {
-        inline: { store: projections, projections: [slowFailing] },
+        inline: { store: projections, projections: [{ ...slowFailing, mode: 'inline' }] },
       });
       cleanups.push(async () => {
         await store.close();
@@ -428,7 +428,7 @@ describe('SQLite projection store', () => {
       const b = open();
       const projection = tallyProjection();
       const crossed = createEventStore(new SqliteEventStoreDriver({ filename: b.filename }), {
-        inline: { store: a.projections, projections: [projection] },
+        inline: { store: a.projections, projections: [{ ...projection, mode: 'inline' }] },
       });
       cleanups.push(() => crossed.close());
       await expect(crossed.appendToStream('s', [{ type: 'Tick', data: {} }])).rejects.toMatchObject(

@@ -421,7 +421,10 @@ export function projectionContract(harness: ProjectionHarness): void {
       it('update the read model in the same transaction as the append', async () => {
         const base = await backend();
         const withInline = await base.reopen({
-          inline: { store: base.projections, projections: [orderProjection] },
+          inline: {
+            store: base.projections,
+            projections: [{ ...orderProjection, mode: 'inline' }],
+          },
         });
         await withInline.store.appendToStream('order-9', [
           {
@@ -433,6 +436,21 @@ export function projectionContract(harness: ProjectionHarness): void {
           await withInline.projections.reader().table(orders).findById('order-9'),
         ).toMatchObject({ customer: 'cy', total: 2 });
         await withInline.store.close();
+      });
+
+      it("refuses a projection not declared with mode: 'inline', and writes nothing", async () => {
+        const base = await backend();
+        const misdeclared = await base.reopen({
+          inline: { store: base.projections, projections: [orderProjection] },
+        });
+        await expect(
+          misdeclared.store.appendToStream('order-x', [{ type: 'OrderPlaced', data: {} }]),
+        ).rejects.toMatchObject({
+          code: 'VALIDATION',
+          issues: [{ path: ['inline', 'projections', 'orders'] }],
+        });
+        expect(await misdeclared.store.getStream('order-x')).toBeUndefined();
+        await misdeclared.store.close();
       });
 
       it('a failing inline handler fails the append: no events, no rows', async () => {
@@ -458,7 +476,7 @@ export function projectionContract(harness: ProjectionHarness): void {
           },
         });
         const withInline = await base.reopen({
-          inline: { store: base.projections, projections: [exploding] },
+          inline: { store: base.projections, projections: [{ ...exploding, mode: 'inline' }] },
         });
         await withInline.store.appendToStream('order-ok', [{ type: 'OrderPlaced', data: {} }]);
         const error = await withInline.store
