@@ -1,5 +1,6 @@
 import { ValidationError } from '../core/errors.js';
 import { MemoryTransaction } from '../event-store/memory-transaction.js';
+import { OwnedTables } from './owned-tables.js';
 import {
   LeaseLostError,
   type ProjectionDefinition,
@@ -200,20 +201,14 @@ export class MemoryProjectionStore implements ProjectionStore {
   }
 
   #session(projection: ProjectionDefinition, tables: Map<string, Rows>): ReadModelSession {
+    const owned = new OwnedTables(
+      projection,
+      (definition, physical) => new MemoryTable<Row>(definition, () => tables.get(physical)!),
+    );
     return {
       sql: undefined,
-      table: <R extends Row>(definition: TableDefinition<R>) => {
-        if (!projection.tables.some((t) => t.name === definition.name)) {
-          throw new ValidationError('Table not owned by projection', [
-            {
-              path: ['table'],
-              message: `projection "${projection.name}" does not declare "${definition.name}"`,
-            },
-          ]);
-        }
-        const physical = physicalTableName(definition, projection.version);
-        return new MemoryTable<R>(definition, () => tables.get(physical)!);
-      },
+      table: <R extends Row>(definition: TableDefinition<R>) =>
+        owned.get(definition as TableDefinition) as unknown as Table<R>,
     };
   }
 

@@ -1,10 +1,9 @@
+import { OwnedTables } from '../../projections/owned-tables.js';
 import pg from 'pg';
 import type { QueryResultRow } from 'pg';
-import { ValidationError } from '../../core/errors.js';
 import { serializeJson } from '../../core/serializer.js';
 import type { ProjectionDefinition } from '../../projections/projection.js';
 import {
-  physicalTableName,
   type ColumnType,
   type FindOptions,
   type ReadModelSession,
@@ -32,30 +31,18 @@ import {
 /** The session a projection handler writes through: its own tables, in one transaction. */
 export class PostgresSession implements ReadModelSession {
   readonly sql: SqlExecutor;
-  readonly #tables = new Map<TableDefinition, PostgresTable<Row>>();
+  readonly #tables: OwnedTables<PostgresTable<Row>>;
 
-  constructor(
-    private readonly target: PgTarget,
-    private readonly projection: ProjectionDefinition,
-  ) {
+  constructor(target: PgTarget, projection: ProjectionDefinition) {
     this.sql = new PostgresSqlExecutor(target);
+    this.#tables = new OwnedTables(
+      projection,
+      (definition, physical) => new PostgresTable(target, definition, physical),
+    );
   }
 
   table<R extends Row>(definition: TableDefinition<R>): Table<R> {
-    const key = definition as TableDefinition;
-    let table = this.#tables.get(key);
-    if (!table) {
-      if (!this.projection.tables.some((t) => t.name === definition.name))
-        throw new ValidationError('Table not owned by projection', [
-          {
-            path: ['table'],
-            message: `projection "${this.projection.name}" does not declare "${definition.name}"`,
-          },
-        ]);
-      table = new PostgresTable(this.target, key, physicalTableName(key, this.projection.version));
-      this.#tables.set(key, table);
-    }
-    return table as unknown as Table<R>;
+    return this.#tables.get(definition as TableDefinition) as unknown as Table<R>;
   }
 }
 

@@ -1,8 +1,7 @@
-import { ValidationError } from '../../core/errors.js';
+import { OwnedTables } from '../../projections/owned-tables.js';
 import { deserializeJson, serializeJson } from '../../core/serializer.js';
 import type { ProjectionDefinition } from '../../projections/projection.js';
 import {
-  physicalTableName,
   type ColumnType,
   type FindOptions,
   type ReadModelSession,
@@ -32,31 +31,18 @@ import {
 /** The session a projection handler writes through: its own tables, in one transaction. */
 export class SqliteSession implements ReadModelSession {
   readonly sql: SqlExecutor;
-  readonly #tables = new Map<TableDefinition, SqliteTable<Row>>();
+  readonly #tables: OwnedTables<SqliteTable<Row>>;
 
-  constructor(
-    private readonly target: SqliteTarget,
-    private readonly projection: ProjectionDefinition,
-  ) {
+  constructor(target: SqliteTarget, projection: ProjectionDefinition) {
     this.sql = new SqliteSqlExecutor(target);
+    this.#tables = new OwnedTables(
+      projection,
+      (definition, physical) => new SqliteTable(target, definition, physical),
+    );
   }
 
   table<R extends Row>(definition: TableDefinition<R>): Table<R> {
-    let table = this.#tables.get(definition as TableDefinition);
-    if (!table) {
-      if (!this.projection.tables.some((t) => t.name === definition.name)) {
-        throw new ValidationError('Table not owned by projection', [
-          {
-            path: ['table'],
-            message: `projection "${this.projection.name}" does not declare "${definition.name}"`,
-          },
-        ]);
-      }
-      const physical = physicalTableName(definition as TableDefinition, this.projection.version);
-      table = new SqliteTable(this.target, definition as TableDefinition, physical);
-      this.#tables.set(definition as TableDefinition, table);
-    }
-    return table as unknown as Table<R>;
+    return this.#tables.get(definition as TableDefinition) as unknown as Table<R>;
   }
 }
 
