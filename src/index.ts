@@ -27,3 +27,24 @@ export {
 export * from './projections/index.js';
 export { MemoryTransaction, AsyncLock } from './event-store/memory-transaction.js';
 export type { InTransactionHook } from './event-store/driver.js';
+export type {
+  DeadLetterReason,
+  FailureInfo,
+  Message,
+  OutgoingMessage,
+} from './messaging/message.js';
+export type {
+  ConsumeOptions,
+  ConsumerHandle,
+  Delivery,
+  TransportDriver,
+} from './messaging/transport.js';
+export { Consumer, type ConsumerOptions, type MessageHandler } from './messaging/consumer.js';
+export { createTransport, type Transport } from './messaging/create-transport.js';
+export { MemoryTransportDriver, type MemoryDeadLetter } from './messaging/memory-transport.js';
+export {
+  decodeBinary,
+  encodeBinary,
+  toMessage,
+  type WireMessage,
+} from './messaging/binary-codec.js';

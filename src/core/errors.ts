@@ -25,6 +25,7 @@ export type CausewayErrorCode =
   | 'HANDLER_FAILED'
   | 'UNAUTHORIZED'
   | 'STORE_NOT_INITIALIZED'
+  | 'PERMANENT_FAILURE'
   | 'LEASE_LOST'
   | 'PROJECTION_FAILED';
 
@@ -269,6 +270,16 @@ export class DomainError extends CausewayError {
 export const isStoreNotInitializedError = hasCode('STORE_NOT_INITIALIZED') as (
   v: unknown,
 ) => v is StoreNotInitializedError;
+/**
+ * Throw from a message handler when retrying cannot help (a malformed order, a refused
+ * payment): the message goes straight to the dead-letter queue with this reason.
+ */
+export class PermanentError extends CausewayError {
+  constructor(message: string, options: CausewayErrorOptions = {}) {
+    super('PERMANENT_FAILURE', message, options);
+  }
+}
+
 export const isStoreUnavailableError = hasCode('STORE_UNAVAILABLE') as (
   v: unknown,
 ) => v is StoreUnavailableError;

@@ -1,0 +1,128 @@
+import { currentContext } from '../core/context.js';
+import { DEFAULT_CONTENT_TYPE, DEFAULT_SOURCE, EXTENSION_ATTRIBUTES } from '../core/envelope.js';
+import { SerializationError, ValidationError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { serializeJson } from '../core/serializer.js';
+import type { Message, OutgoingMessage } from './message.js';
+
+/**
+ * CloudEvents binary mode: attributes travel as headers (with the protocol's prefix, e.g.
+ * `ce_` for Kafka, `ce-` for HTTP and NATS, `cloudEvents:` for AMQP), `data` as the body and
+ * `datacontenttype` as the content type. Any CloudEvents SDK can read what we write.
+ */
+export interface WireMessage {
+  headers: Record<string, string>;
+  body: string;
+}
+
+const CORE = ['id', 'source', 'type', 'subject', 'time'] as const;
+const NAME = /^[a-z0-9]{1,20}$/;
+
+/** Fills the defaults of an outgoing message; correlation and causation come from the ambient context. */
+export function toMessage(outgoing: OutgoingMessage, now: Date = new Date()): Message {
+  const ambient = currentContext();
+  const issues: { path: string[]; message: string }[] = [];
+  if (typeof outgoing.type !== 'string' || outgoing.type.length === 0)
+    issues.push({ path: ['type'], message: 'must be a non-empty string' });
+  for (const name of Object.keys(outgoing.extensions ?? {})) {
+    if (!NAME.test(name))
+      issues.push({
+        path: ['extensions', name],
+        message: 'extension names are 1-20 lower-case letters or digits',
+      });
+  }
+  if (issues.length > 0) throw new ValidationError('Invalid message', issues);
+  const message: Message = {
+    id: outgoing.id ?? newId(),
+    source: outgoing.source ?? DEFAULT_SOURCE,
+    type: outgoing.type,
+    specversion: '1.0',
+    time: outgoing.time ?? now,
+    datacontenttype: outgoing.datacontenttype ?? DEFAULT_CONTENT_TYPE,
+    data: outgoing.data,
+    extensions: { ...outgoing.extensions },
+  };
+  if (outgoing.subject !== undefined) message.subject = outgoing.subject;
+  const inherited = {
+    correlationid: ambient?.correlationId,
+    causationid: ambient?.messageId,
+    traceparent: ambient?.traceparent,
+  };
+  for (const name of EXTENSION_ATTRIBUTES) {
+    const value = outgoing[name] ?? (name === 'partitionkey' ? undefined : inherited[name]);
+    if (value !== undefined) message[name] = value;
+  }
+  return message;
+}
+
+export function encodeBinary(message: Message, prefix: string): WireMessage {
+  const headers: Record<string, string> = {
+    [`${prefix}specversion`]: '1.0',
+    [`${prefix}id`]: message.id,
+    [`${prefix}source`]: message.source,
+    [`${prefix}type`]: message.type,
+    [`${prefix}time`]: message.time.toISOString(),
+    'content-type': message.datacontenttype,
+  };
+  if (message.subject !== undefined) headers[`${prefix}subject`] = message.subject;
+  for (const name of EXTENSION_ATTRIBUTES) {
+    const value = message[name];
+    if (value !== undefined) headers[`${prefix}${name}`] = value;
+  }
+  for (const [name, value] of Object.entries(message.extensions))
+    headers[`${prefix}${name}`] = value;
+  return {
+    headers,
+    body: serializeJson(message.data, `data of message ${message.id} (${message.type})`),
+  };
+}
+
+/** Reads a message back; anything missing or malformed is a `SerializationError` naming it. */
+export function decodeBinary(wire: WireMessage, prefix: string): Message {
+  const header = (name: string) => wire.headers[`${prefix}${name}`];
+  const missing = ['specversion', ...CORE.filter((n) => n !== 'subject')].filter(
+    (n) => header(n) === undefined,
+  );
+  if (missing.length > 0)
+    throw new SerializationError(
+      `Not a CloudEvent: missing ${missing.map((n) => prefix + n).join(', ')}`,
+    );
+  if (header('specversion') !== '1.0')
+    throw new SerializationError(`Unsupported CloudEvents specversion "${header('specversion')}"`);
+  const time = new Date(header('time')!);
+  if (!Number.isFinite(time.getTime()))
+    throw new SerializationError(`Invalid ${prefix}time "${header('time')}"`);
+  const contentType = wire.headers['content-type'] ?? DEFAULT_CONTENT_TYPE;
+  let data: unknown;
+  try {
+    data = JSON.parse(wire.body) as unknown;
+  } catch (cause) {
+    throw new SerializationError(
+      `Body of message ${header('id')} is not valid JSON (${contentType})`,
+      { cause },
+    );
+  }
+  const message: Message = {
+    id: header('id')!,
+    source: header('source')!,
+    type: header('type')!,
+    specversion: '1.0',
+    time,
+    datacontenttype: contentType,
+    data,
+    extensions: {},
+  };
+  const subject = header('subject');
+  if (subject !== undefined) message.subject = subject;
+  const known = new Set<string>(['specversion', ...CORE, ...EXTENSION_ATTRIBUTES]);
+  for (const name of EXTENSION_ATTRIBUTES) {
+    const value = header(name);
+    if (value !== undefined) message[name] = value;
+  }
+  for (const [name, value] of Object.entries(wire.headers)) {
+    if (!name.startsWith(prefix)) continue;
+    const attribute = name.slice(prefix.length);
+    if (!known.has(attribute)) message.extensions[attribute] = value;
+  }
+  return message;
+}
