@@ -1,6 +1,7 @@
 import { isStreamNotFoundError } from '../core/errors.js';
 import type { EventStore } from '../event-store/event-store.js';
-import type { SnapshotPolicy, SnapshotStore } from '../event-store/snapshot-store.js';
+import type { Snapshot, SnapshotPolicy, SnapshotStore } from '../event-store/snapshot-store.js';
+import { visibleFromVersion } from '../event-store/stream-visibility.js';
 import type { RecordedEvent } from '../event-store/types.js';
 
 export interface SnapshotSettings {
@@ -29,9 +30,7 @@ export async function loadState<S>(
   fold: (state: S, event: RecordedEvent) => S,
   snapshots: SnapshotSettings | undefined,
 ): Promise<LoadedState<S>> {
-  const snapshot = snapshots
-    ? await snapshots.store.load<S>(streamId, { stateVersion: snapshots.stateVersion ?? 1 })
-    : undefined;
+  const snapshot = snapshots ? await usableSnapshot<S>(store, streamId, snapshots) : undefined;
   let state = snapshot ? snapshot.state : initial();
   let version = snapshot?.version ?? 0;
   let folded = 0;
@@ -52,6 +51,25 @@ export async function loadState<S>(
     if (info?.state === 'active') version = info.version;
   }
   return { state, version, snapshotVersion: snapshot?.version };
+}
+
+/**
+ * The stored snapshot, if the events after it are all readable. A snapshot from before a
+ * soft delete (or older than a truncation) would skip hidden events or resurrect a previous
+ * life of the stream, so it is ignored.
+ */
+async function usableSnapshot<S>(
+  store: EventStore,
+  streamId: string,
+  snapshots: SnapshotSettings,
+): Promise<Snapshot<S> | undefined> {
+  const snapshot = await snapshots.store.load<S>(streamId, {
+    stateVersion: snapshots.stateVersion ?? 1,
+  });
+  if (!snapshot) return undefined;
+  const info = await store.getStream(streamId);
+  if (!info || info.state !== 'active' || snapshot.version > info.version) return undefined;
+  return snapshot.version + 1 >= visibleFromVersion(info) ? snapshot : undefined;
 }
 
 /** Saves a snapshot after a successful append when the policy says so. */

@@ -5,7 +5,9 @@ import {
   DeciderRepository,
   defineProjection,
   defineTable,
+  everyNEvents,
   ManualClock,
+  MemorySnapshotStore,
   MemoryProjectionStore,
   ProjectionRunner,
   serializeJson,
@@ -32,6 +34,30 @@ describe('loading streams whose events are all hidden', () => {
     const decision = await repo.handle('c-1', { n: 2 });
     expect(decision.append.nextExpectedVersion).toBe(2);
     expect((await collect(store.readStream('c-1'))).map((e) => e.data)).toEqual([{ n: 2 }]);
+  });
+});
+
+describe('snapshots older than the readable events', () => {
+  it('are ignored instead of silently skipping the hidden events in between', async () => {
+    const store = createMemoryEventStore();
+    const snapshots = new MemorySnapshotStore();
+    const repo = new DeciderRepository({
+      store,
+      decider: counter,
+      snapshots: { store: snapshots, policy: everyNEvents(100) },
+    });
+    for (const n of [5, 5, 1, 1]) await repo.handle('c-2', { n });
+    await snapshots.save({
+      streamId: 'c-2',
+      version: 2,
+      state: { total: 10 },
+      stateVersion: 1,
+      createdAt: new Date(),
+    });
+    // Version 3 is hidden now: the snapshot at 2 plus version 4 would be a state that never was.
+    await store.setStreamMetadata('c-2', { truncateBefore: 4 });
+    const loaded = await repo.load('c-2');
+    expect(loaded).toMatchObject({ state: { total: 1 }, version: 4, snapshotVersion: undefined });
   });
 });
 
