@@ -48,3 +48,10 @@ export {
   toMessage,
   type WireMessage,
 } from './messaging/binary-codec.js';
+export {
+  DeadLetterManager,
+  type DeadLetter,
+  type DeadLetterManagerOptions,
+  type DeadLetterQuery,
+  type DeadLetterStore,
+} from './messaging/dead-letters.js';

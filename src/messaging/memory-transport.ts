@@ -1,5 +1,12 @@
 import { decodeBinary, encodeBinary, type WireMessage } from './binary-codec.js';
-import type { FailureInfo, Message } from './message.js';
+import { newId } from '../core/ids.js';
+import {
+  matchesQuery,
+  type DeadLetter,
+  type DeadLetterQuery,
+  type DeadLetterStore,
+} from './dead-letters.js';
+import type { Message } from './message.js';
 import type { ConsumeOptions, ConsumerHandle, Delivery, TransportDriver } from './transport.js';
 
 const PREFIX = 'ce-';
@@ -22,12 +29,7 @@ interface Group {
   next: number;
 }
 
-export interface MemoryDeadLetter {
-  destination: string;
-  group: string;
-  message: WireMessage;
-  failure: FailureInfo;
-}
+export type MemoryDeadLetter = DeadLetter;
 
 /**
  * The reference transport: an in-process broker with the semantics the real ones give.
@@ -39,6 +41,11 @@ export interface MemoryDeadLetter {
 export class MemoryTransportDriver implements TransportDriver {
   readonly kind = 'memory';
   readonly deadLetters: MemoryDeadLetter[] = [];
+  /** The operator's access to this broker's dead letters (list, retry, purge). */
+  readonly deadLetterStore: DeadLetterStore = new MemoryDeadLetterStore(
+    this.deadLetters,
+    (letter) => this.#redeliver(letter),
+  );
   readonly #destinations = new Map<string, { log: WireMessage[]; groups: Map<string, Group> }>();
   readonly #timers = new Set<NodeJS.Timeout>();
 
@@ -83,6 +90,18 @@ export class MemoryTransportDriver implements TransportDriver {
   async close(): Promise<void> {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+  }
+
+  /** A retried dead letter starts over as a first delivery to its group only. */
+  #redeliver(letter: DeadLetter): void {
+    const target = this.#destination(letter.destination);
+    let group = target.groups.get(letter.group);
+    if (!group) {
+      group = { ready: [], consumers: [], next: 0 };
+      target.groups.set(letter.group, group);
+    }
+    group.ready.push(fresh(letter.message));
+    this.#dispatch(letter.destination, group);
   }
 
   #destination(name: string) {
@@ -175,6 +194,9 @@ export class MemoryTransportDriver implements TransportDriver {
       deadLetter: async (failure) =>
         settle(() =>
           this.deadLetters.push({
+            id: newId(),
+            messageId: stored.headers[`${PREFIX}id`],
+            deadLetteredAt: new Date(),
             destination,
             group: failure.group,
             message: { headers: stored.headers, body: stored.body },
@@ -198,4 +220,48 @@ function hash(key: string): number {
   let h = 2166136261;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
   return h >>> 0;
+}
+
+class MemoryDeadLetterStore implements DeadLetterStore {
+  constructor(
+    private readonly letters: DeadLetter[],
+    private readonly redeliver: (letter: DeadLetter) => void,
+  ) {}
+
+  async list(query: DeadLetterQuery = {}): Promise<DeadLetter[]> {
+    const start =
+      query.after === undefined ? 0 : this.letters.findIndex((l) => l.id === query.after) + 1;
+    const matching = this.letters.slice(start).filter((l) => matchesQuery(l, query));
+    return structuredClone(query.limit === undefined ? matching : matching.slice(0, query.limit));
+  }
+
+  async get(id: string): Promise<DeadLetter | undefined> {
+    const letter = this.letters.find((l) => l.id === id);
+    return letter ? structuredClone(letter) : undefined;
+  }
+
+  async count(query: Omit<DeadLetterQuery, 'after' | 'limit'> = {}): Promise<number> {
+    return this.letters.filter((l) => matchesQuery(l, query)).length;
+  }
+
+  async retry(id: string): Promise<boolean> {
+    const index = this.letters.findIndex((l) => l.id === id);
+    if (index < 0) return false;
+    // One synchronous step: removed and re-queued together, so never lost nor doubled.
+    const [letter] = this.letters.splice(index, 1);
+    this.redeliver(letter!);
+    return true;
+  }
+
+  async purge(query: { destination?: string; olderThan?: Date }): Promise<number> {
+    let removed = 0;
+    for (let i = this.letters.length - 1; i >= 0; i--) {
+      const letter = this.letters[i]!;
+      if (query.destination !== undefined && letter.destination !== query.destination) continue;
+      if (query.olderThan !== undefined && letter.deadLetteredAt >= query.olderThan) continue;
+      this.letters.splice(i, 1);
+      removed++;
+    }
+    return removed;
+  }
 }
