@@ -20,9 +20,12 @@ export {
 } from './core/retry.js';
 export * from './cqrs/index.js';
 export {
+  IdempotencyService,
   MemoryIdempotencyStore,
-  type IdempotencyRecord,
+  type ClaimResult,
+  type IdempotencyServiceOptions,
   type IdempotencyStore,
+  type ProcessOptions,
 } from './messaging/idempotency-store.js';
 export * from './projections/index.js';
 export { MemoryTransaction, AsyncLock } from './event-store/memory-transaction.js';

@@ -1,7 +1,11 @@
 import type { StandardSchemaV1 } from '../core/schema.js';
 import { validate } from '../core/schema.js';
-import { deserializeJson, serializeJson } from '../core/serializer.js';
-import type { IdempotencyStore } from '../messaging/idempotency-store.js';
+import {
+  IdempotencyService,
+  type IdempotencyServiceOptions,
+  type IdempotencyStore,
+  type ProcessOptions,
+} from '../messaging/idempotency-store.js';
 import type { DispatchContext, Middleware } from './bus.js';
 import { UnauthorizedError } from './errors.js';
 
@@ -42,39 +46,23 @@ export function authorization(
 }
 
 /**
- * Runs each message id once. A replay (same id) returns the first result and runs nothing;
- * concurrent duplicates in this process share one execution. Results are stored as JSON, so
- * a replay returns the JSON shape of the first result (a `Date` comes back as a string). Failures are not remembered: a failed command may be retried.
+ * Runs each message id once (through `IdempotencyService`): a replay (same id) returns the
+ * first result and runs nothing; concurrent duplicates wait for the first one's result, across
+ * processes when the store is shared. A failure is not remembered, so a failed command may be
+ * retried. Results are stored as JSON: a replay returns the JSON shape of the first result.
  */
-export function idempotency(store: IdempotencyStore, options: { ttlMs?: number } = {}): Middleware {
-  const inFlight = new Map<string, Promise<unknown>>();
-  return async (context, next) => {
-    const key = `${context.kind}:${context.message.type}:${context.message.id}`;
-    const running = inFlight.get(key);
-    if (running) return running;
-    const work = (async () => {
-      const previous = await store.get(key);
-      if (previous) return deserializeJson(previous.result, `stored result of ${key}`);
-      const result = await next();
-      try {
-        const json = serializeJson(result === undefined ? null : result, `result of ${key}`);
-        await store.put(key, json, options);
-      } catch (error) {
-        // The work is done and committed: failing now would invite the caller to run it again.
-        process.emitWarning(
-          `Could not record the idempotency result of ${key}: ${String(error)}`,
-          'CausewayIdempotencyWarning',
-        );
-      }
-      return result;
-    })();
-    inFlight.set(key, work);
-    try {
-      return await work;
-    } finally {
-      inFlight.delete(key);
-    }
-  };
+export function idempotency(
+  store: IdempotencyStore,
+  options: ProcessOptions & IdempotencyServiceOptions = {},
+): Middleware {
+  const service = new IdempotencyService(store, options);
+  const processOptions = options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs };
+  return (context, next) =>
+    service.process(
+      `${context.kind}:${context.message.type}:${context.message.id}`,
+      next,
+      processOptions,
+    );
 }
 
 /** The logging port: structured fields, no formatting opinions. Pino and console both fit. */
