@@ -1,0 +1,405 @@
+import {
+  connect,
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+  type Options,
+} from 'amqplib';
+import { isCausewayError, StoreClosedError, StoreUnavailableError } from '../../core/errors.js';
+import type { FailureInfo, Message } from '../../messaging/message.js';
+import type {
+  ConsumeOptions,
+  ConsumerHandle,
+  Delivery,
+  TransportDriver,
+} from '../../messaging/transport.js';
+import { readDeadLetters, type RabbitMqDeadLetter } from './rabbitmq-dead-letters.js';
+import {
+  DEAD_LETTER_QUEUE_ARGUMENTS,
+  groupQueueArguments,
+  rabbitMqNames,
+  retryBucket,
+  retryQueueArguments,
+  type RabbitMqNames,
+} from './rabbitmq-topology.js';
+import {
+  ATTEMPT_HEADER,
+  decode,
+  FAILURE_HEADER,
+  failureHeader,
+  FIRST_FAILURE_HEADER,
+  headerDate,
+  headerNumber,
+  LAST_ERROR_HEADER,
+  republishOptions,
+  toPublish,
+  toWire,
+} from './rabbitmq-wire.js';
+
+export interface RabbitMqTransportOptions {
+  /** Default: `CAUSEWAY_AMQP_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
+  url?: string;
+  /** Prefix of every exchange and queue name. Default `causeway`. */
+  prefix?: string;
+  /**
+   * Deliveries of one message that were never settled (its consumer crashed or lost the
+   * connection) before the broker dead-letters it as poison. Default 20.
+   */
+  deliveryLimit?: number;
+  /**
+   * Only one consumer of a group receives messages at a time (the others are hot standbys).
+   * Gives strict per-key order across processes at the cost of spreading work. Default false:
+   * competing consumers share the queue round-robin, and per-key order holds within each one.
+   */
+  singleActiveConsumer?: boolean;
+}
+
+interface Send {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  options: Options.Publish;
+}
+
+/** How long an asserted retry bucket is trusted before it is declared again (keeps it alive). */
+const REASSERT_RETRY_QUEUE_MS = 60_000;
+
+/**
+ * The RabbitMQ transport (`amqplib` 2.x). A destination is a durable topic exchange; each
+ * consumer group is a durable quorum queue bound to it. Publishing waits for publisher
+ * confirms of every message, many in flight at once. Retries go through TTL queues that
+ * dead-letter back into the group's queue: the copy is confirmed before the original is
+ * acked, so a crash between the two can only duplicate, never lose. Dead letters go to the
+ * group's own queue with the failure as a header; the broker's delivery limit catches
+ * messages that crash their consumer every time.
+ *
+ * Per-key order: the consumer runtime keeps it within one consumer. Several consumers of one
+ * group receive round-robin, so the same key may run on two of them at once; set
+ * `singleActiveConsumer` when order across processes matters more than spreading the load.
+ */
+export class RabbitMqTransportDriver implements TransportDriver {
+  readonly kind = 'rabbitmq';
+  readonly names: RabbitMqNames;
+  readonly #connection: ChannelModel;
+  readonly #address: string;
+  readonly #deliveryLimit: number;
+  readonly #singleActiveConsumer: boolean;
+  readonly #asserted = new Map<string, number>();
+  readonly #groups = new Map<string, Set<string>>();
+  readonly #declared = { exchanges: new Set<string>(), queues: new Set<string>() };
+  readonly #consumerChannels = new Set<Channel>();
+  #publisher: Promise<ConfirmChannel> | undefined;
+  #closed = false;
+  #lost: Error | undefined;
+
+  private constructor(
+    connection: ChannelModel,
+    address: string,
+    options: RabbitMqTransportOptions,
+  ) {
+    this.#connection = connection;
+    this.#address = address;
+    this.names = rabbitMqNames(options.prefix ?? 'causeway');
+    this.#deliveryLimit = options.deliveryLimit ?? 20;
+    this.#singleActiveConsumer = options.singleActiveConsumer ?? false;
+    // Without listeners an 'error' event would crash the process; the next call reports it.
+    connection.on('error', (error: Error) => (this.#lost = error));
+    connection.on(
+      'close',
+      (error?: Error) => (this.#lost ??= error ?? new Error('connection closed')),
+    );
+  }
+
+  /** Connects to the broker; an unreachable broker is a `StoreUnavailableError`. */
+  static async connect(options: RabbitMqTransportOptions = {}): Promise<RabbitMqTransportDriver> {
+    const url =
+      options.url ?? process.env['CAUSEWAY_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+    const address = redact(url);
+    try {
+      return new RabbitMqTransportDriver(await connect(url), address, options);
+    } catch (cause) {
+      throw new StoreUnavailableError(address, { cause });
+    }
+  }
+
+  async publish(destination: string, messages: readonly Message[]): Promise<void> {
+    await this.#guard(async () => {
+      const exchange = this.names.exchange(destination);
+      await this.#assertExchange(exchange);
+      await this.#confirmedPublish(
+        messages.map((message) => {
+          const { body, options } = toPublish(message);
+          return { exchange, routingKey: message.type, body, options };
+        }),
+      );
+    });
+  }
+
+  async consume(
+    destination: string,
+    group: string,
+    options: ConsumeOptions,
+    onDelivery: (delivery: Delivery) => void,
+  ): Promise<ConsumerHandle> {
+    return this.#guard(async () => {
+      const queue = this.names.queue(destination, group);
+      const deadLetterQueue = this.names.deadLetterQueue(destination, group);
+      await this.#assertExchange(this.names.exchange(destination));
+      const channel = await this.#connection.createChannel();
+      channel.on('error', () => undefined); // settling on a dead channel throws to the runtime
+      this.#consumerChannels.add(channel);
+      channel.on('close', () => this.#consumerChannels.delete(channel));
+      await channel.assertQueue(deadLetterQueue, {
+        durable: true,
+        arguments: DEAD_LETTER_QUEUE_ARGUMENTS,
+      });
+      await channel.assertQueue(queue, {
+        durable: true,
+        arguments: groupQueueArguments(deadLetterQueue, {
+          deliveryLimit: this.#deliveryLimit,
+          singleActiveConsumer: this.#singleActiveConsumer,
+        }),
+      });
+      await channel.bindQueue(queue, this.names.exchange(destination), '#');
+      this.#declared.queues.add(queue).add(deadLetterQueue);
+      this.#rememberGroup(destination, group);
+      await channel.prefetch(options.prefetch);
+
+      let unsettled = 0;
+      let stopped = false;
+      const closeWhenIdle = () => {
+        if (stopped && unsettled === 0) void channel.close().catch(() => undefined);
+      };
+      const { consumerTag } = await channel.consume(
+        queue,
+        (raw) => {
+          if (raw === null) return; // cancelled by the broker (queue deleted)
+          unsettled++;
+          onDelivery(
+            this.#delivery(channel, raw, destination, group, () => {
+              unsettled--;
+              closeWhenIdle();
+            }),
+          );
+        },
+        { noAck: false },
+      );
+      return {
+        stop: async () => {
+          if (stopped) return;
+          await channel.cancel(consumerTag).catch(() => undefined);
+          stopped = true;
+          closeWhenIdle();
+        },
+      };
+    });
+  }
+
+  /**
+   * The dead letters of a destination, oldest first, left in place. Without `group`, reads
+   * the groups this driver has consumed or read as (RabbitMQ cannot list a destination's
+   * groups without the management API).
+   */
+  async listDeadLetters(destination: string, group?: string): Promise<RabbitMqDeadLetter[]> {
+    return this.#guard(async () => {
+      if (group !== undefined) this.#rememberGroup(destination, group);
+      const groups = group === undefined ? [...(this.#groups.get(destination) ?? [])] : [group];
+      const lists = await Promise.all(
+        groups.map((g) =>
+          readDeadLetters(this.#connection, this.names, destination, g, this.#deliveryLimit),
+        ),
+      );
+      return lists
+        .flat()
+        .sort((a, b) => a.failure.lastFailureAt.getTime() - b.failure.lastFailureAt.getTime());
+    });
+  }
+
+  /** Every exchange and queue this driver declared (for cleanup in tests and tools). */
+  topology(): { exchanges: string[]; queues: string[] } {
+    return { exchanges: [...this.#declared.exchanges], queues: [...this.#declared.queues] };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#consumerChannels].map((c) => c.close().catch(() => undefined)));
+    await this.#connection.close().catch(() => undefined);
+  }
+
+  #delivery(
+    channel: Channel,
+    raw: ConsumeMessage,
+    destination: string,
+    group: string,
+    onSettled: () => void,
+  ): Delivery {
+    const headers = (raw.properties.headers ?? {}) as Record<string, unknown>;
+    const wire = toWire(raw.content, raw.properties);
+    const { message, decodeError } = decode(wire);
+    const attempt = headerNumber(headers, ATTEMPT_HEADER) ?? 1;
+    const firstFailureAt = headerDate(headers, FIRST_FAILURE_HEADER);
+    let settled = false;
+    const settle = async (work: () => Promise<void> | void) => {
+      if (settled)
+        throw new Error(
+          `Delivery of ${message?.id ?? 'an undecodable message'} was already settled`,
+        );
+      settled = true;
+      try {
+        await this.#guard(async () => work());
+      } finally {
+        onSettled();
+      }
+    };
+    return {
+      message,
+      decodeError,
+      raw: wire,
+      attempt,
+      firstFailureAt,
+      ack: () => settle(() => channel.ack(raw)),
+      release: () => settle(() => channel.nack(raw, false, true)),
+      retry: (delayMs, failure) =>
+        settle(async () => {
+          const bucket = retryBucket(delayMs);
+          const queue = this.names.retryQueue(destination, group, bucket);
+          await this.#assertRetryQueue(queue, this.names.queue(destination, group), bucket);
+          await this.#confirmedPublish([
+            {
+              exchange: '',
+              routingKey: queue,
+              body: raw.content,
+              options: republishOptions(raw.properties, {
+                [ATTEMPT_HEADER]: attempt + 1,
+                [FIRST_FAILURE_HEADER]: (firstFailureAt ?? failure.at).toISOString(),
+                [LAST_ERROR_HEADER]: failure.error.slice(0, 1_000),
+              }),
+            },
+          ]);
+          channel.ack(raw);
+        }),
+      deadLetter: (failure: FailureInfo) =>
+        settle(async () => {
+          await this.#confirmedPublish([
+            {
+              exchange: '',
+              routingKey: this.names.deadLetterQueue(destination, group),
+              body: raw.content,
+              options: republishOptions(raw.properties, {
+                [FAILURE_HEADER]: failureHeader(failure),
+              }),
+            },
+          ]);
+          channel.ack(raw);
+        }),
+    };
+  }
+
+  /** Publishes every message at once and resolves when the broker confirmed them all. */
+  async #confirmedPublish(sends: readonly Send[]): Promise<void> {
+    const channel = await this.#publisherChannel();
+    const confirms: Promise<void>[] = [];
+    for (const send of sends) {
+      let writable = true;
+      confirms.push(
+        new Promise<void>((resolve, reject) => {
+          writable = channel.publish(
+            send.exchange,
+            send.routingKey,
+            send.body,
+            send.options,
+            (error) =>
+              error ? reject(asError(error, 'the broker refused a message (nack)')) : resolve(),
+          );
+        }),
+      );
+      if (!writable) await drained(channel);
+    }
+    await Promise.all(confirms);
+  }
+
+  #publisherChannel(): Promise<ConfirmChannel> {
+    if (this.#closed) return Promise.reject(new StoreClosedError());
+    this.#publisher ??= this.#connection.createConfirmChannel().then(
+      (channel) => {
+        channel.on('error', () => undefined); // each pending publish rejects with it
+        channel.on('close', () => {
+          this.#publisher = undefined;
+          this.#asserted.clear();
+        });
+        return channel;
+      },
+      (error: unknown) => {
+        this.#publisher = undefined;
+        throw error;
+      },
+    );
+    return this.#publisher;
+  }
+
+  async #assertExchange(exchange: string): Promise<void> {
+    if (this.#asserted.has(exchange)) return;
+    const channel = await this.#publisherChannel();
+    await channel.assertExchange(exchange, 'topic', { durable: true });
+    this.#asserted.set(exchange, Date.now());
+    this.#declared.exchanges.add(exchange);
+  }
+
+  /** Declared again now and then: a bucket left unused for a while deletes itself. */
+  async #assertRetryQueue(queue: string, groupQueue: string, bucketMs: number): Promise<void> {
+    const last = this.#asserted.get(queue);
+    if (last !== undefined && Date.now() - last < REASSERT_RETRY_QUEUE_MS) return;
+    const channel = await this.#publisherChannel();
+    await channel.assertQueue(queue, {
+      durable: true,
+      arguments: retryQueueArguments(groupQueue, bucketMs),
+    });
+    this.#asserted.set(queue, Date.now());
+    this.#declared.queues.add(queue);
+  }
+
+  #rememberGroup(destination: string, group: string): void {
+    let groups = this.#groups.get(destination);
+    if (!groups) this.#groups.set(destination, (groups = new Set()));
+    groups.add(group);
+  }
+
+  /** Runs broker work; a failure that is not already typed becomes `StoreUnavailableError`. */
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreClosedError();
+    try {
+      return await work();
+    } catch (error) {
+      if (isCausewayError(error)) throw error;
+      throw new StoreUnavailableError(this.#address, { cause: this.#lost ?? error });
+    }
+  }
+}
+
+function drained(channel: ConfirmChannel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      channel.off('drain', done);
+      channel.off('close', done);
+      resolve();
+    };
+    channel.on('drain', done);
+    channel.on('close', done);
+  });
+}
+
+function asError(value: unknown, fallback: string): Error {
+  return value instanceof Error ? value : new Error(fallback);
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured AMQP URL';
+  }
+}

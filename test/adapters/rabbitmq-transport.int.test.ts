@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { connect, type ChannelModel } from 'amqplib';
+import { CloudEvent } from 'cloudevents';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTransport, isStoreUnavailableError } from 'causeway';
+import { AMQP_CLOUDEVENTS_PREFIX, RabbitMqTransportDriver } from 'causeway/rabbitmq';
+import { transportContract } from '../contracts/transport.contract.js';
+
+const url = process.env['CAUSEWAY_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+// One prefix per run: every name this file declares starts with it, so runs never collide.
+const prefix = `cw-test-${randomBytes(4).toString('hex')}`;
+const drivers: RabbitMqTransportDriver[] = [];
+let admin: ChannelModel | undefined;
+let counter = 0;
+
+async function adminConnection(): Promise<ChannelModel> {
+  admin ??= await connect(url);
+  return admin;
+}
+
+async function newDriver(): Promise<RabbitMqTransportDriver> {
+  const driver = await RabbitMqTransportDriver.connect({ url, prefix });
+  drivers.push(driver);
+  return driver;
+}
+
+/** Deletes every exchange and queue the drivers of this file declared. */
+async function deleteTopology(): Promise<void> {
+  const channel = await (await adminConnection()).createChannel();
+  for (const driver of drivers) {
+    const { exchanges, queues } = driver.topology();
+    for (const queue of queues) await channel.deleteQueue(queue);
+    for (const exchange of exchanges) await channel.deleteExchange(exchange);
+  }
+  await channel.close();
+}
+
+transportContract({
+  name: 'rabbitmq',
+  async create() {
+    const driver = await newDriver();
+    const transport = createTransport(driver);
+    return {
+      transport,
+      destination: () => `dest-${++counter}`,
+      async publishPoison(destination, body) {
+        // A foreign producer: raw bytes on the destination's exchange, no CloudEvents headers.
+        const channel = await (await adminConnection()).createConfirmChannel();
+        channel.publish(driver.names.exchange(destination), 'poison', Buffer.from(body), {
+          contentType: 'application/json',
+          persistent: true,
+        });
+        await channel.waitForConfirms();
+        await channel.close();
+      },
+      deadLetters: async (destination) =>
+        (await driver.listDeadLetters(destination)).map((l) => ({
+          body: l.message.body,
+          failure: l.failure,
+        })),
+      close: () => transport.close(),
+    };
+  },
+  cleanup: deleteTopology,
+});
+
+afterAll(async () => {
+  await Promise.all(drivers.map((d) => d.close()));
+  await deleteTopology();
+  await admin?.close();
+});
+
+describe('RabbitMQ transport', () => {
+  it('publishes CloudEvents in AMQP binary mode that the cloudevents SDK reads', async () => {
+    const driver = await newDriver();
+    const transport = createTransport(driver);
+    const destination = `ce-${++counter}`;
+    const channel = await (await adminConnection()).createChannel();
+    await channel.assertExchange(driver.names.exchange(destination), 'topic', { durable: true });
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    await channel.bindQueue(queue, driver.names.exchange(destination), '#');
+    const [id] = await transport.publish(destination, [
+      {
+        type: 'com.example.order.placed',
+        source: '/orders',
+        subject: 'orders/o7',
+        data: { orderId: 'o7', total: 12.5 },
+        partitionkey: 'o7',
+        extensions: { tenant: 't9' },
+      },
+    ]);
+    let got = await channel.get(queue, { noAck: true });
+    for (let i = 0; got === false && i < 100; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      got = await channel.get(queue, { noAck: true });
+    }
+    if (got === false) throw new Error('the published message never arrived');
+    await channel.close();
+
+    // The AMQP binding maps application properties `cloudEvents:<name>` 1:1 to attributes
+    // and the AMQP content-type to `datacontenttype`; the SDK validates what it is given.
+    const attributes: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(got.properties.headers ?? {})) {
+      if (name.startsWith(AMQP_CLOUDEVENTS_PREFIX))
+        attributes[name.slice(AMQP_CLOUDEVENTS_PREFIX.length)] = String(value);
+    }
+    const event = new CloudEvent({
+      ...attributes,
+      datacontenttype: got.properties.contentType as string,
+      data: JSON.parse(got.content.toString('utf8')) as unknown,
+    });
+    expect(event.validate()).toBe(true);
+    expect(event).toMatchObject({
+      specversion: '1.0',
+      id,
+      type: 'com.example.order.placed',
+      source: '/orders',
+      subject: 'orders/o7',
+      datacontenttype: 'application/json',
+      partitionkey: 'o7',
+      tenant: 't9',
+      data: { orderId: 'o7', total: 12.5 },
+    });
+    expect(new Date(event.time!).toString()).not.toBe('Invalid Date');
+    await transport.close();
+  });
+
+  it('an unreachable broker is a StoreUnavailableError without the password', async () => {
+    const error = await RabbitMqTransportDriver.connect({
+      url: 'amqp://guest:secret@127.0.0.1:1',
+    }).catch((e: unknown) => e);
+    expect(isStoreUnavailableError(error)).toBe(true);
+    expect((error as Error).message).not.toContain('secret');
+  });
+});
