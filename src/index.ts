@@ -58,3 +58,10 @@ export {
   type DeadLetterQuery,
   type DeadLetterStore,
 } from './messaging/dead-letters.js';
+export {
+  MemoryOutboxStore,
+  OutboxRelay,
+  type OutboxRecord,
+  type OutboxRelayOptions,
+  type OutboxStore,
+} from './messaging/outbox.js';
