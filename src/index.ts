@@ -65,3 +65,4 @@ export {
   type OutboxRelayOptions,
   type OutboxStore,
 } from './messaging/outbox.js';
+export { dedupeWithin, MemoryInboxStore, withInbox, type InboxStore } from './messaging/inbox.js';
