@@ -27,3 +27,9 @@ export {
   migratePostgresSchema,
   POSTGRES_SCHEMA_VERSION,
 } from './postgres-schema.js';
+export {
+  createPostgresTransportDriver,
+  PostgresTransportDriver,
+  type PostgresTransportOptions,
+} from './postgres-transport.js';
+export type { SqlDeadLetter } from '../sql/queue-consumer.js';

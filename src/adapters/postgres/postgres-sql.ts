@@ -18,6 +18,7 @@
  */
 import { POSITION_BITS, type SchemaIdentity } from './postgres-identity.js';
 import { projectionStateV3 } from './postgres-projection-sql.js';
+import { transportTablesV5 } from './postgres-transport-sql.js';
 
 export interface Migration {
   version: number;
@@ -31,6 +32,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, description: 'read_all walks the primary key in order', sql: readAllByIndexV2 },
   { version: 3, description: 'projection state', sql: projectionStateV3 },
   { version: 4, description: 'a tombstone removes the snapshot', sql: tombstoneForgetsSnapshotV4 },
+  { version: 5, description: 'transport queue tables', sql: transportTablesV5 },
 ];
 
 /**

@@ -23,3 +23,5 @@ export {
   type SqliteDatabase,
 } from './sqlite-schema.js';
 export { isSqliteTransaction, runSerialized, SqliteTransaction } from './sqlite-transaction.js';
+export { SqliteTransportDriver, type SqliteTransportOptions } from './sqlite-transport.js';
+export type { SqlDeadLetter } from '../sql/queue-consumer.js';

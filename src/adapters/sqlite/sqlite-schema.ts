@@ -69,6 +69,54 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 3,
+    // The SQL transport: a destination's log, one delivery row per message and group (deleted
+    // once settled), the groups that exist, and dead letters. Times are epoch milliseconds.
+    sql: `
+      CREATE TABLE causeway_messages (
+        position      INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination   TEXT NOT NULL,
+        id            TEXT,
+        headers       TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        partition_key TEXT,
+        created_at    INTEGER NOT NULL
+      );
+      CREATE INDEX causeway_messages_log ON causeway_messages (destination, position);
+      CREATE TABLE causeway_consumer_groups (
+        destination TEXT NOT NULL,
+        group_name  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (destination, group_name)
+      );
+      CREATE TABLE causeway_deliveries (
+        destination      TEXT NOT NULL,
+        group_name       TEXT NOT NULL,
+        position         INTEGER NOT NULL,
+        partition_key    TEXT,
+        attempt          INTEGER NOT NULL DEFAULT 1,
+        available_at     INTEGER NOT NULL,
+        locked_by        TEXT,
+        locked_until     INTEGER,
+        first_failure_at INTEGER,
+        PRIMARY KEY (destination, group_name, position)
+      );
+      CREATE INDEX causeway_deliveries_by_key
+        ON causeway_deliveries (destination, group_name, partition_key, position);
+      CREATE TABLE causeway_dead_letters (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id  TEXT,
+        destination TEXT NOT NULL,
+        group_name  TEXT NOT NULL,
+        headers     TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        failure     TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+      );
+      CREATE INDEX causeway_dead_letters_by_destination ON causeway_dead_letters (destination, id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

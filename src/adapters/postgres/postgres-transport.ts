@@ -1,0 +1,309 @@
+import { randomUUID } from 'node:crypto';
+import type { PoolClient, QueryResultRow } from 'pg';
+import { StoreClosedError } from '../../core/errors.js';
+import { encodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import type { Message } from '../../messaging/message.js';
+import type {
+  ConsumeOptions,
+  ConsumerHandle,
+  Delivery,
+  TransportDriver,
+} from '../../messaging/transport.js';
+import {
+  HEADER_PREFIX,
+  parseFailure,
+  QueueHub,
+  type ClaimedRow,
+  type Lease,
+  type QueueStore,
+  type SqlDeadLetter,
+} from '../sql/queue-consumer.js';
+import {
+  openConnection,
+  runQuery,
+  toStoreError,
+  type PostgresConnection,
+  type PostgresConnectionOptions,
+} from './postgres-connection.js';
+import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
+import { NotificationListener } from './postgres-listener.js';
+import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
+import {
+  transportStatements,
+  type ClaimRecord,
+  type DeadLetterRecord,
+} from './postgres-transport-sql.js';
+
+export interface PostgresTransportOptions extends PostgresConnectionOptions {
+  /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
+  migrate?: boolean;
+  /** The fallback poll when no NOTIFY arrives (a lost wake-up, a retry coming due). Default 1 s. */
+  pollIntervalMs?: number;
+  /** How long a claimed message stays with a consumer that stopped renewing it. Default 30 s. */
+  leaseMs?: number;
+}
+
+/** Opens the transport, creating or checking the schema first. */
+export async function createPostgresTransportDriver(
+  options: PostgresTransportOptions = {},
+): Promise<PostgresTransportDriver> {
+  const driver = new PostgresTransportDriver(options);
+  try {
+    await (options.migrate === false ? driver.checkSchema() : driver.migrate());
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
+  return driver;
+}
+
+/**
+ * A durable queue in PostgreSQL tables. A publish is one transaction (its COMMIT is the
+ * confirmation); consumers claim rows with `FOR UPDATE SKIP LOCKED` under a lease, so a
+ * crashed consumer's messages come back; retries wait in the table (`available_at`).
+ * Consumers are woken by this process's own work directly, by other processes through
+ * LISTEN/NOTIFY, and by a fallback poll for anything a lost notification hid.
+ */
+export class PostgresTransportDriver implements TransportDriver {
+  readonly kind = 'postgres';
+  readonly address: string;
+  readonly identity: SchemaIdentity;
+  readonly #connection: PostgresConnection;
+  readonly #sql: ReturnType<typeof transportStatements>;
+  readonly #hub: QueueHub;
+  readonly #listener: NotificationListener;
+  readonly #channel: string;
+  /** Sent as the NOTIFY payload so our own LISTEN connection skips what we announced. */
+  readonly #instance = randomUUID();
+  #unlisten: (() => void) | undefined;
+  #announcing: Promise<void> | undefined;
+  #announceAgain = false;
+  #closed = false;
+
+  constructor(options: Omit<PostgresTransportOptions, 'migrate'> = {}) {
+    this.identity = schemaIdentity(options.schema);
+    this.#connection = openConnection(options);
+    this.address = this.#connection.address;
+    this.#sql = transportStatements(this.identity);
+    // Its own channel: publishes must not wake the event store's subscriptions, nor appends ours.
+    this.#channel = `${this.identity.statementPrefix}messages`;
+    this.#listener = new NotificationListener(
+      this.#connection.clientConfig,
+      this.#channel,
+      this.#instance,
+    );
+    this.#hub = new QueueHub(this.#store(), {
+      pollIntervalMs: options.pollIntervalMs ?? 1_000,
+      leaseMs: options.leaseMs ?? 30_000,
+    });
+  }
+
+  async migrate(): Promise<void> {
+    await this.#run(() => migratePostgresSchema(this.#connection.pool, this.identity.schema));
+  }
+
+  async checkSchema(): Promise<void> {
+    await this.#run(() => assertPostgresSchema(this.#connection.pool, this.identity.schema));
+  }
+
+  async publish(destination: string, messages: readonly Message[]): Promise<void> {
+    await this.publishRaw(
+      destination,
+      messages.map((m) => encodeBinary(m, HEADER_PREFIX)),
+    );
+  }
+
+  /** Publishes already-encoded messages, e.g. to test what consumers do with poison. */
+  async publishRaw(destination: string, wires: readonly WireMessage[]): Promise<void> {
+    const batch = wires.map((wire) => ({
+      id: wire.headers[`${HEADER_PREFIX}id`] ?? null,
+      headers: wire.headers,
+      body: wire.body,
+      key: wire.headers[`${HEADER_PREFIX}partitionkey`] ?? null,
+    }));
+    await this.#transaction(async (client) => {
+      await client.query(this.#sql.lockShared, [this.#lockKey(destination)]);
+      await client.query(this.#sql.publish, [destination, JSON.stringify(batch)]);
+    });
+    this.#hub.wakeDestination(destination);
+    this.#announce();
+  }
+
+  async consume(
+    destination: string,
+    group: string,
+    options: ConsumeOptions,
+    onDelivery: (delivery: Delivery) => void,
+  ): Promise<ConsumerHandle> {
+    if (this.#closed) throw new StoreClosedError();
+    this.#unlisten ??= this.#listener.add(() => this.#hub.wakeAll());
+    return this.#hub.consume(destination, group, randomUUID(), options.prefetch, onDelivery);
+  }
+
+  /** Dead letters, oldest first; all destinations unless one is named. */
+  async deadLetters(destination?: string): Promise<SqlDeadLetter[]> {
+    const { rows } = await this.#query<DeadLetterRecord>('dead_letters', this.#sql.deadLetters, [
+      destination ?? null,
+    ]);
+    return rows.map((row) => ({
+      id: Number(row.id),
+      destination: row.destination,
+      group: row.group_name,
+      message: { headers: row.headers, body: row.body },
+      failure: parseFailure(row.failure),
+      createdAt: row.created_at,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#hub.close();
+    this.#unlisten?.();
+    await this.#listener.close();
+    await this.#announcing;
+    if (this.#connection.ownsPool) await this.#connection.pool.end();
+  }
+
+  #store(): QueueStore {
+    const sql = this.#sql;
+    const held = (lease: Lease, position: number) => [
+      lease.destination,
+      lease.group,
+      position,
+      lease.consumerId,
+    ];
+    return {
+      join: async (destination, group) => {
+        const known = await this.#query('group_exists', sql.groupExists, [destination, group]);
+        if (known.rowCount) return;
+        await this.#transaction(async (client) => {
+          await client.query(sql.lockExclusive, [this.#lockKey(destination)]);
+          await client.query(sql.join, [destination, group]);
+        });
+      },
+      claim: async (lease, limit, leaseMs) => {
+        const { rows } = await this.#transaction(async (client) => {
+          await client.query(sql.lockExclusive, [this.#lockKey(lease.destination, lease.group)]);
+          return client.query<ClaimRecord>({
+            name: `${this.identity.statementPrefix}claim`,
+            text: sql.claim,
+            values: [lease.destination, lease.group, lease.consumerId, limit, leaseMs],
+          });
+        });
+        return rows.map(toClaimed);
+      },
+      extend: async (lease, positions, leaseMs) => {
+        await this.#query('extend', sql.extend, [
+          lease.destination,
+          lease.group,
+          lease.consumerId,
+          positions,
+          leaseMs,
+        ]);
+      },
+      ack: async (lease, position) => {
+        await this.#query('ack', sql.ack, held(lease, position));
+      },
+      release: async (lease, position) => {
+        await this.#query('release', sql.release, held(lease, position));
+      },
+      retry: async (lease, position, delayMs, firstFailureAt) => {
+        await this.#query('retry', sql.retry, [...held(lease, position), delayMs, firstFailureAt]);
+      },
+      deadLetter: async (lease, row, failure) => {
+        await this.#query('dead_letter', sql.deadLetter, [
+          ...held(lease, row.position),
+          row.headers[`${HEADER_PREFIX}id`] ?? null,
+          JSON.stringify(row.headers),
+          row.body,
+          JSON.stringify(failure),
+        ]);
+      },
+    };
+  }
+
+  /**
+   * The transport's advisory lock keys: one per destination (publish vs. a group's creation)
+   * and one per group (claims), both inside the schema.
+   */
+  #lockKey(destination: string, group?: string): string {
+    // A space never occurs in schema, destination or group names, so keys cannot collide.
+    return group === undefined
+      ? `${this.identity.schema} ${destination}`
+      : `${this.identity.schema} ${destination} ${group}`;
+  }
+
+  /**
+   * Wakes other processes' consumers after a commit. Sent after the transaction rather than
+   * inside it, because notifying transactions serialize their commits; coalesced, because a
+   * consumer woken once claims everything available anyway. A lost NOTIFY costs one poll.
+   */
+  #announce(): void {
+    if (this.#announcing) {
+      this.#announceAgain = true;
+      return;
+    }
+    this.#announcing = (async () => {
+      do {
+        this.#announceAgain = false;
+        await runQuery(this.#connection.pool, {
+          name: `${this.identity.statementPrefix}notify_messages`,
+          text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+          values: [this.#channel, this.#instance],
+        }).catch(() => undefined);
+      } while (this.#announceAgain && !this.#closed);
+      this.#announcing = undefined;
+    })();
+  }
+
+  async #query<R extends QueryResultRow>(name: string, text: string, values: unknown[]) {
+    return this.#run(() =>
+      runQuery<R>(this.#connection.pool, {
+        name: `${this.identity.statementPrefix}transport_${name}`,
+        text,
+        values,
+      }),
+    );
+  }
+
+  async #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.#run(async () => {
+      const client = await this.#connection.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((e: unknown) => {
+          // The connection is gone: never hand it back to the pool.
+          broken = e instanceof Error ? e : new Error(String(e));
+        });
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+
+  async #run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreClosedError();
+    try {
+      return await work();
+    } catch (error) {
+      throw toStoreError(error, this.address);
+    }
+  }
+}
+
+function toClaimed(row: ClaimRecord): ClaimedRow {
+  return {
+    position: Number(row.position),
+    attempt: row.attempt,
+    firstFailureAt: row.first_failure_at ?? undefined,
+    headers: row.headers,
+    body: row.body,
+  };
+}
