@@ -27,7 +27,8 @@ export type CausewayErrorCode =
   | 'STORE_NOT_INITIALIZED'
   | 'PERMANENT_FAILURE'
   | 'LEASE_LOST'
-  | 'PROJECTION_FAILED';
+  | 'PROJECTION_FAILED'
+  | 'TRANSPORT_SETUP';
 
 export interface CausewayErrorOptions {
   cause?: unknown;

@@ -1,0 +1,150 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import type { FailureInfo, Message } from '../../messaging/message.js';
+import type { Delivery } from '../../messaging/transport.js';
+import type { FailureRecord, NatsFailureState } from './nats-failure-state.js';
+
+/** The NATS CloudEvents binding (binary mode) prefixes attributes with `ce-`. */
+export const CE_PREFIX = 'ce-';
+/** The whole `FailureInfo` as JSON: one header, since a stack trace spans lines. */
+export const FAILURE_HEADER = 'causeway-failure';
+
+const decoder = new TextDecoder();
+
+export interface DeliveryScope {
+  nc: NatsConnection;
+  group: string;
+  groupToken: string;
+  state: NatsFailureState;
+  /** Publishes to the dead-letter stream and resolves once JetStream stored it. */
+  publishDeadLetter(wire: WireMessage, dedupeId: string): Promise<void>;
+  /** Called once the delivery is settled, whatever the outcome. */
+  settled(msg: JsMsg): void;
+}
+
+/**
+ * Wraps one JetStream delivery. The attempt is JetStream's delivery count minus the times the
+ * delivery was given back unstarted; the first failure time rides in the failure state, both
+ * read only when the message is a redelivery.
+ */
+export async function toDelivery(msg: JsMsg, scope: DeliveryScope): Promise<Delivery> {
+  const raw = { headers: readHeaders(msg.headers), body: decoder.decode(msg.data) };
+  let message: Message | undefined;
+  let decodeError: Error | undefined;
+  try {
+    message = decodeBinary(raw, CE_PREFIX);
+  } catch (error) {
+    decodeError = error instanceof Error ? error : new Error(String(error));
+  }
+  const sequence = msg.info.streamSequence;
+  const redelivered = msg.info.deliveryCount > 1;
+  const record: FailureRecord = redelivered
+    ? await scope.state.read(scope.groupToken, sequence)
+    : { firstFailureAt: undefined, releases: 0 };
+
+  let done = false;
+  const settle = async (work: () => Promise<void>) => {
+    if (done)
+      throw new Error(`Delivery of ${message?.id ?? 'an undecodable message'} was already settled`);
+    done = true;
+    try {
+      await work();
+    } finally {
+      scope.settled(msg);
+    }
+  };
+  // Redeliveries may have a record; settling for good removes it (it would expire anyway).
+  const forget = () =>
+    redelivered ? scope.state.clear(scope.groupToken, sequence) : Promise.resolve();
+  const nak = async (next: FailureRecord, delayMs?: number) => {
+    await scope.state.write(scope.groupToken, sequence, next);
+    msg.nak(delayMs);
+    await scope.nc.flush();
+  };
+
+  return {
+    message,
+    decodeError,
+    raw,
+    attempt: msg.info.deliveryCount - record.releases,
+    firstFailureAt:
+      record.firstFailureAt === undefined ? undefined : new Date(record.firstFailureAt),
+    ack: () =>
+      settle(async () => {
+        await forget();
+        if (!(await msg.ackAck()))
+          throw new Error(`JetStream did not confirm the ack of message ${sequence}`);
+      }),
+    retry: (delayMs, failure) =>
+      settle(() =>
+        nak(
+          {
+            firstFailureAt: record.firstFailureAt ?? failure.at.toISOString(),
+            releases: record.releases,
+          },
+          Math.max(0, Math.round(delayMs)),
+        ),
+      ),
+    release: () => settle(() => nak({ ...record, releases: record.releases + 1 })),
+    deadLetter: (failure) =>
+      settle(async () => {
+        await scope.publishDeadLetter(
+          deadLetterWire(raw, failure),
+          `${scope.groupToken}:${sequence}`,
+        );
+        await forget();
+        msg.term();
+        await scope.nc.flush();
+      }),
+  };
+}
+
+/** The original message as it travelled, plus the failure as headers. */
+function deadLetterWire(raw: WireMessage, failure: FailureInfo): WireMessage {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw.headers))
+    if (!name.toLowerCase().startsWith('nats-')) headers[name] = value;
+  return {
+    headers: {
+      ...headers,
+      'causeway-reason': failure.reason,
+      'causeway-error-class': failure.errorClass,
+      'causeway-attempts': String(failure.attempts),
+      'causeway-destination': failure.destination,
+      'causeway-group': failure.group,
+      [FAILURE_HEADER]: JSON.stringify(failure),
+    },
+    body: raw.body,
+  };
+}
+
+export function readHeaders(source: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!source) return out;
+  for (const [name, values] of source) {
+    const last = values.at(-1);
+    if (last !== undefined) out[name] = last;
+  }
+  return out;
+}
+
+export function toNatsHeaders(source: Readonly<Record<string, string>>): MsgHdrs {
+  const out = natsHeaders();
+  for (const [name, value] of Object.entries(source)) out.set(name, value);
+  return out;
+}
+
+/** Reads a dead letter's failure header back, with its dates. */
+export function parseFailure(value: string | undefined): FailureInfo | undefined {
+  if (value === undefined) return undefined;
+  const parsed = JSON.parse(value) as Omit<FailureInfo, 'firstFailureAt' | 'lastFailureAt'> & {
+    firstFailureAt: string;
+    lastFailureAt: string;
+  };
+  return {
+    ...parsed,
+    firstFailureAt: new Date(parsed.firstFailureAt),
+    lastFailureAt: new Date(parsed.lastFailureAt),
+  };
+}

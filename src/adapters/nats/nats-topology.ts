@@ -1,0 +1,114 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { CausewayError, type CausewayErrorOptions } from '../../core/errors.js';
+
+/** A stream or consumer could not be created as configured; `cause` is the server's answer. */
+export class NatsTopologyError extends CausewayError {
+  constructor(
+    readonly resource: string,
+    message: string,
+    options: CausewayErrorOptions = {},
+  ) {
+    super('TRANSPORT_SETUP', message, options);
+  }
+  override toJSON() {
+    return { ...super.toJSON(), resource: this.resource };
+  }
+}
+
+/**
+ * Destination and group names allow `.`, which NATS reserves (subject token separator; not
+ * allowed in stream or consumer names). A reversible escape keeps `a.b` and `a_b` apart.
+ */
+export function natsToken(name: string): string {
+  return name.replace(/[_.]/g, (c) => (c === '_' ? '_5F' : '_2E'));
+}
+
+export interface DestinationNames {
+  stream: string;
+  subject: string;
+}
+
+/** One stream per destination, one subject per stream (see nats-transport.ts for why). */
+export function destinationNames(prefix: string, destination: string): DestinationNames {
+  const token = natsToken(destination);
+  return { stream: `${prefix}_${token}`, subject: `${prefix}.${token}` };
+}
+
+/** The destination's dead letters live in their own destination, readable and replayable. */
+export const deadLetterDestination = (destination: string) => `${destination}-dlq`;
+
+export interface ConsumerSettings {
+  ackWaitMs: number;
+  maxAckPending: number;
+}
+
+/** Creates the stream, or accepts it when it already exists with this configuration. */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  names: DestinationNames,
+  extra: Partial<StreamConfig>,
+): Promise<void> {
+  try {
+    await jsm.streams.add({
+      storage: StorageType.File,
+      ...extra,
+      name: names.stream,
+      subjects: [names.subject],
+    });
+  } catch (cause) {
+    throw new NatsTopologyError(
+      names.stream,
+      `Cannot create JetStream stream "${names.stream}" for subject "${names.subject}": ${describe(cause)}` +
+        (isApiError(cause, 10058)
+          ? ' (it exists with a different configuration; update or delete it first)'
+          : ''),
+      { cause },
+    );
+  }
+}
+
+/**
+ * Creates the group's durable pull consumer, or accepts it when it exists with this
+ * configuration. A consumer with the same name but other settings is an error, not reused.
+ */
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  settings: ConsumerSettings,
+): Promise<void> {
+  try {
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(settings.ackWaitMs),
+      max_ack_pending: settings.maxAckPending,
+      // Unlimited here: the driver dead-letters past its own cap instead, because a consumer's
+      // max_deliver only parks the message (an advisory, no dead-letter queue).
+      max_deliver: -1,
+    });
+  } catch (cause) {
+    throw new NatsTopologyError(
+      `${stream}/${durable}`,
+      `Cannot create JetStream consumer "${durable}" on stream "${stream}": ${describe(cause)}`,
+      { cause },
+    );
+  }
+}
+
+export function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTransport, isCausewayError, type Delivery, type Message } from 'causeway';
+import { NatsTopologyError, NatsTransportDriver, type NatsTransportOptions } from 'causeway/nats';
+import { transportContract } from '../contracts/transport.contract.js';
+
+const servers = process.env['CAUSEWAY_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const run = randomBytes(4).toString('hex');
+const destinations: string[] = [];
+let counter = 0;
+
+function freshDestination(): string {
+  const destination = `cw-test-${run}.d${++counter}`;
+  destinations.push(destination);
+  return destination;
+}
+
+// Short pulls so `stop()` returns quickly; the rest are the production defaults.
+const settings: NatsTransportOptions = { servers, pullExpiresMs: 1_000 };
+
+async function deleteDestinations(): Promise<void> {
+  const driver = await NatsTransportDriver.connect({ servers });
+  try {
+    for (const destination of destinations.splice(0)) await driver.deleteDestination(destination);
+  } finally {
+    await driver.close();
+  }
+}
+
+transportContract({
+  name: 'nats',
+  async create() {
+    const driver = await NatsTransportDriver.connect(settings);
+    const transport = createTransport(driver);
+    return {
+      transport,
+      destination: freshDestination,
+      publishPoison: (destination, body) => driver.publishRaw(destination, [{ headers: {}, body }]),
+      deadLetters: async (destination) =>
+        (await driver.listDeadLetters(destination)).map((l) => ({
+          body: l.message.body,
+          failure: l.failure,
+        })),
+      close: () => transport.close(),
+    };
+  },
+  cleanup: deleteDestinations,
+});
+
+/** Deliveries in arrival order; `next()` waits for the next one. */
+function inbox() {
+  const queue: Delivery[] = [];
+  const waiting: ((d: Delivery) => void)[] = [];
+  return {
+    push: (delivery: Delivery) => {
+      const taker = waiting.shift();
+      if (taker) taker(delivery);
+      else queue.push(delivery);
+    },
+    next: () =>
+      new Promise<Delivery>((resolve) => {
+        const ready = queue.shift();
+        if (ready) resolve(ready);
+        else waiting.push(resolve);
+      }),
+  };
+}
+
+describe('NATS JetStream transport', () => {
+  afterAll(deleteDestinations);
+
+  it('surfaces a stream that exists with another configuration as a typed error', async () => {
+    const destination = freshDestination();
+    const first = await NatsTransportDriver.connect(settings);
+    const second = await NatsTransportDriver.connect({
+      ...settings,
+      stream: { max_msgs: 10 },
+    });
+    try {
+      await first.publish(destination, []);
+      await first.publishRaw(destination, [{ headers: {}, body: '1' }]);
+      const failure = await second
+        .publishRaw(destination, [{ headers: {}, body: '2' }])
+        .catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(NatsTopologyError);
+      expect(isCausewayError(failure) && failure.code).toBe('TRANSPORT_SETUP');
+      expect((failure as Error).message).toContain('different configuration');
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('carries the first failure time across redeliveries and does not count released deliveries', async () => {
+    const destination = freshDestination();
+    const driver = await NatsTransportDriver.connect(settings);
+    const transport = createTransport(driver);
+    try {
+      const deliveries = inbox();
+      const handle = await driver.consume(destination, 'g', { prefetch: 1 }, deliveries.push);
+      const [id] = await transport.publish(destination, [{ type: 'Job', data: {} }]);
+      const first = await deliveries.next();
+      const failedAt = new Date('2026-01-02T03:04:05.000Z');
+      const naked = performance.now();
+      await first.retry(300, { at: failedAt, error: 'boom' });
+      const second = await deliveries.next();
+      // The broker holds the message for the delay (`nak` with delay, NATS 2.7.1+).
+      expect(performance.now() - naked).toBeGreaterThanOrEqual(250);
+      await second.release();
+      const third = await deliveries.next();
+      expect(third.message?.id).toBe(id);
+      expect(
+        [first, second, third].map((d) => ({
+          attempt: d.attempt,
+          firstFailureAt: d.firstFailureAt,
+        })),
+      ).toEqual([
+        { attempt: 1, firstFailureAt: undefined },
+        { attempt: 2, firstFailureAt: failedAt },
+        { attempt: 2, firstFailureAt: failedAt },
+      ]);
+      await third.ack();
+      await handle.stop();
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('keeps the envelope as CloudEvents NATS headers and the failure on the dead letter', async () => {
+    const destination = freshDestination();
+    const driver = await NatsTransportDriver.connect(settings);
+    const transport = createTransport(driver);
+    try {
+      const consumer = await transport.subscribe(
+        destination,
+        'dl',
+        (m: Message) => {
+          throw new Error(`refused ${m.id}`);
+        },
+        { retry: { maxAttempts: 1 } },
+      );
+      const [id] = await transport.publish(destination, [
+        { type: 'Charge', data: { n: 1 }, partitionkey: 'k' },
+      ]);
+      let letters = await driver.listDeadLetters(destination);
+      for (let i = 0; i < 200 && letters.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        letters = await driver.listDeadLetters(destination);
+      }
+      await consumer.stop();
+      expect(letters).toHaveLength(1);
+      expect(letters[0]!.message.headers).toMatchObject({
+        'ce-id': id,
+        'ce-specversion': '1.0',
+        'ce-type': 'Charge',
+        'ce-partitionkey': 'k',
+        'content-type': 'application/json',
+        'causeway-reason': 'max_attempts',
+        'causeway-error-class': 'Error',
+        'causeway-attempts': '1',
+        'causeway-destination': destination,
+        'causeway-group': 'dl',
+      });
+      expect(letters[0]!.failure.errorMessage).toBe(`refused ${id}`);
+    } finally {
+      await transport.close();
+    }
+  });
+});
