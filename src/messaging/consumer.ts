@@ -1,7 +1,7 @@
 import { isCausewayError, PermanentError, TimeoutError, ValidationError } from '../core/errors.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/retry.js';
 import type { EventRegistry } from '../event-store/event-registry.js';
-import type { DeadLetterReason, Message } from './message.js';
+import type { DeadLetterReason, FailureInfo, Message } from './message.js';
 import type { ConsumerHandle, Delivery, TransportDriver } from './transport.js';
 
 export type MessageHandler = (
@@ -24,6 +24,8 @@ export interface ConsumerOptions {
   registry?: EventRegistry;
   /** How long `stop()` lets running handlers finish. Default 30 s. */
   drainTimeoutMs?: number;
+  /** Called once a message is stored in the dead-letter queue (alerting, metrics). */
+  onDeadLetter?: (failure: FailureInfo, message: Message | undefined) => void;
   /** Settling a delivery failed (broker gone): the broker redelivers it; this only reports. */
   onSettleError?: (error: unknown, delivery: Delivery) => void;
 }
@@ -243,7 +245,7 @@ export class Consumer {
 
   async #deadLetter(delivery: Delivery, reason: DeadLetterReason, error: unknown): Promise<void> {
     const now = new Date();
-    await delivery.deadLetter({
+    const failure: FailureInfo = {
       reason,
       errorClass: error instanceof Error ? error.constructor.name : typeof error,
       errorMessage: describe(error),
@@ -253,7 +255,9 @@ export class Consumer {
       lastFailureAt: now,
       destination: this.destination,
       group: this.group,
-    });
+    };
+    await delivery.deadLetter(failure);
+    this.options.onDeadLetter?.(failure, delivery.message);
   }
 }
 

@@ -32,6 +32,22 @@ it('the README quickstart snippet is the snippet regions of examples/quickstart/
   expect(readme).toBe(source);
 });
 
+it('the README messaging snippet is the snippet region of examples/messaging/main.ts', () => {
+  const regions = [
+    ...read('examples/messaging/main.ts').matchAll(
+      /\/\/ #region snippet\n([\s\S]*?)\/\/ #endregion/g,
+    ),
+  ].map((match) => match[1]);
+  expect(regions).toHaveLength(1);
+  const readme = between(
+    read('README.md'),
+    '<!-- snippet: examples/messaging/main.ts#snippet -->\n\n```ts\n',
+    '```\n\n<!-- /snippet -->',
+    'README.md',
+  );
+  expect(readme).toBe(regions[0]);
+});
+
 it('the README error table lists every error code', () => {
   const union = between(
     read('src/core/errors.ts'),
