@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { createTransport } from 'causeway';
 import { SqliteTransportDriver } from 'causeway/sqlite';
 import { transportContract } from '../contracts/transport.contract.js';
+import { sqlTransportCases } from './fixtures/sql-transport-cases.js';
 
 const root = mkdtempSync(join(tmpdir(), 'causeway-sqlite-transport-'));
 let files = 0;
@@ -31,7 +33,16 @@ transportContract({
       close: () => transport.close(),
     };
   },
-  async cleanup() {
-    rmSync(root, { recursive: true, force: true });
-  },
+  async cleanup() {},
 });
+
+// Each driver is another process on one shared file; SQLite has no NOTIFY, so they poll.
+const shared = join(root, 'shared.db');
+sqlTransportCases({
+  name: 'sqlite',
+  open: async (options) => new SqliteTransportDriver({ filename: shared, ...options }),
+  destination: () => `dest-${++counter}`,
+  crossProcessPollMs: 50,
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
