@@ -90,6 +90,23 @@ describe('NATS JetStream transport', () => {
     }
   });
 
+  it('refuses a group whose durable consumer exists with other settings, instead of changing it', async () => {
+    const destination = freshDestination();
+    const first = await NatsTransportDriver.connect(settings);
+    const second = await NatsTransportDriver.connect({ ...settings, ackWaitMs: 5_000 });
+    try {
+      const handle = await first.consume(destination, 'billing.eu', { prefetch: 1 }, () => {});
+      await handle.stop();
+      const failure = await second
+        .consume(destination, 'billing.eu', { prefetch: 1 }, () => {})
+        .catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(NatsTopologyError);
+      expect((failure as Error).message).toContain('ack_wait');
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
   it('carries the first failure time across redeliveries and does not count released deliveries', async () => {
     const destination = freshDestination();
     const driver = await NatsTransportDriver.connect(settings);
@@ -134,7 +151,7 @@ describe('NATS JetStream transport', () => {
         destination,
         'dl',
         (m: Message) => {
-          throw new Error(`refused ${m.id}`);
+          throw new Error(`refusée\n${m.id}`);
         },
         { retry: { maxAttempts: 1 } },
       );
@@ -160,7 +177,7 @@ describe('NATS JetStream transport', () => {
         'causeway-destination': destination,
         'causeway-group': 'dl',
       });
-      expect(letters[0]!.failure.errorMessage).toBe(`refused ${id}`);
+      expect(letters[0]!.failure.errorMessage).toBe(`refusée\n${id}`);
     } finally {
       await transport.close();
     }

@@ -113,10 +113,18 @@ function deadLetterWire(raw: WireMessage, failure: FailureInfo): WireMessage {
       'causeway-attempts': String(failure.attempts),
       'causeway-destination': failure.destination,
       'causeway-group': failure.group,
-      [FAILURE_HEADER]: JSON.stringify(failure),
+      [FAILURE_HEADER]: asciiJson(failure),
     },
     body: raw.body,
   };
+}
+
+/** NATS header values are ASCII without CR or LF; JSON escapes the rest and reads it back. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function readHeaders(source: MsgHdrs | undefined): Record<string, string> {

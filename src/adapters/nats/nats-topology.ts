@@ -3,6 +3,7 @@ import {
   DeliverPolicy,
   JetStreamApiError,
   StorageType,
+  type ConsumerConfig,
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
@@ -85,25 +86,53 @@ export async function ensureConsumer(
   durable: string,
   settings: ConsumerSettings,
 ): Promise<void> {
+  const wanted: Partial<ConsumerConfig> = {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(settings.ackWaitMs),
+    max_ack_pending: settings.maxAckPending,
+    // Unlimited here: the driver dead-letters past its own cap instead, because a consumer's
+    // max_deliver only parks the message (an advisory, no dead-letter queue).
+    max_deliver: -1,
+  };
+  const resource = `${stream}/${durable}`;
+  let existing: ConsumerConfig | undefined;
   try {
-    await jsm.consumers.add(stream, {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(settings.ackWaitMs),
-      max_ack_pending: settings.maxAckPending,
-      // Unlimited here: the driver dead-letters past its own cap instead, because a consumer's
-      // max_deliver only parks the message (an advisory, no dead-letter queue).
-      max_deliver: -1,
-    });
+    existing = (await jsm.consumers.info(stream, durable)).config;
+  } catch (cause) {
+    if (!isApiError(cause, CONSUMER_NOT_FOUND))
+      throw new NatsTopologyError(
+        resource,
+        `Cannot inspect JetStream consumer "${durable}" on stream "${stream}": ${describe(cause)}`,
+        { cause },
+      );
+  }
+  if (existing) {
+    // nats-server 2.9 would silently update a durable created with other settings.
+    const different = (Object.keys(wanted) as (keyof ConsumerConfig)[]).filter(
+      (field) => existing[field] !== wanted[field],
+    );
+    if (different.length === 0) return;
+    throw new NatsTopologyError(
+      resource,
+      `JetStream consumer "${durable}" on stream "${stream}" exists with a different configuration ` +
+        `(${different.map((f) => `${f}: ${String(existing[f])}, wanted ${String(wanted[f])}`).join('; ')}); ` +
+        'update or delete it first',
+    );
+  }
+  try {
+    await jsm.consumers.add(stream, wanted);
   } catch (cause) {
     throw new NatsTopologyError(
-      `${stream}/${durable}`,
+      resource,
       `Cannot create JetStream consumer "${durable}" on stream "${stream}": ${describe(cause)}`,
       { cause },
     );
   }
 }
+
+const CONSUMER_NOT_FOUND = 10014;
 
 export function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
