@@ -3,6 +3,6 @@
  * dependency: install it to use this entry).
  */
 export { RabbitMqTransportDriver, type RabbitMqTransportOptions } from './rabbitmq-transport.js';
-export { type RabbitMqDeadLetter } from './rabbitmq-dead-letters.js';
+export { RabbitMqDeadLetterStore, type RabbitMqDeadLetter } from './rabbitmq-dead-letters.js';
 export { rabbitMqNames, retryBucket, type RabbitMqNames } from './rabbitmq-topology.js';
 export { CE_PREFIX as AMQP_CLOUDEVENTS_PREFIX } from './rabbitmq-wire.js';

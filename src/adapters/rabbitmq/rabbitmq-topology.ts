@@ -6,13 +6,16 @@
  * - `<prefix>.<destination>.<group>`: the group's durable quorum queue, bound with `#`.
  * - `<prefix>.<destination>.<group>.retry.<ms>`: a retry bucket, a quorum queue whose message
  *   TTL dead-letters back into the group's queue (the broker's own delay mechanism).
- * - `<prefix>.<destination>.<group>.dlq`: the group's dead letters.
+ * - `<prefix>.dead-letters`: a fanout exchange and a durable queue holding the dead letters
+ *   of every destination and group (the routing key says which), so operators and the CLI
+ *   find them all without knowing the groups.
  */
 export interface RabbitMqNames {
   exchange(destination: string): string;
   queue(destination: string, group: string): string;
   retryQueue(destination: string, group: string, delayMs: number): string;
-  deadLetterQueue(destination: string, group: string): string;
+  deadLetterExchange(): string;
+  deadLetterQueue(): string;
 }
 
 export function rabbitMqNames(prefix: string): RabbitMqNames {
@@ -21,7 +24,8 @@ export function rabbitMqNames(prefix: string): RabbitMqNames {
     queue: (destination, group) => `${prefix}.${destination}.${group}`,
     retryQueue: (destination, group, delayMs) =>
       `${prefix}.${destination}.${group}.retry.${delayMs}ms`,
-    deadLetterQueue: (destination, group) => `${prefix}.${destination}.${group}.dlq`,
+    deadLetterExchange: () => `${prefix}.dead-letters`,
+    deadLetterQueue: () => `${prefix}.dead-letters`,
   };
 }
 
@@ -38,7 +42,7 @@ export function retryBucket(delayMs: number): number {
 }
 
 export function groupQueueArguments(
-  deadLetterQueue: string,
+  deadLetters: { exchange: string; routingKey: string },
   options: { deliveryLimit: number; singleActiveConsumer: boolean },
 ): Record<string, unknown> {
   return {
@@ -46,8 +50,8 @@ export function groupQueueArguments(
     // A message that keeps crashing its consumer (redelivered without ever being settled)
     // is moved to the dead-letter queue by the broker instead of looping forever.
     'x-delivery-limit': options.deliveryLimit,
-    'x-dead-letter-exchange': '',
-    'x-dead-letter-routing-key': deadLetterQueue,
+    'x-dead-letter-exchange': deadLetters.exchange,
+    'x-dead-letter-routing-key': deadLetters.routingKey,
     ...(options.singleActiveConsumer ? { 'x-single-active-consumer': true } : {}),
   };
 }
@@ -69,4 +73,8 @@ export function retryQueueArguments(groupQueue: string, bucketMs: number): Recor
   };
 }
 
-export const DEAD_LETTER_QUEUE_ARGUMENTS: Record<string, unknown> = { 'x-queue-type': 'quorum' };
+/**
+ * A classic queue: reading dead letters fetches and hands them back, which would count toward
+ * a quorum queue's delivery limit (RabbitMQ 4 sets one by default) and drop them in the end.
+ */
+export const DEAD_LETTER_QUEUE_ARGUMENTS: Record<string, unknown> = { 'x-queue-type': 'classic' };

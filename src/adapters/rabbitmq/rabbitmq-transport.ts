@@ -6,6 +6,7 @@ import {
   type ConsumeMessage,
   type Options,
 } from 'amqplib';
+import { newId } from '../../core/ids.js';
 import { isCausewayError, StoreClosedError, StoreUnavailableError } from '../../core/errors.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
 import type {
@@ -14,7 +15,7 @@ import type {
   Delivery,
   TransportDriver,
 } from '../../messaging/transport.js';
-import { readDeadLetters, type RabbitMqDeadLetter } from './rabbitmq-dead-letters.js';
+import { RabbitMqDeadLetterStore, type RabbitMqDeadLetter } from './rabbitmq-dead-letters.js';
 import {
   DEAD_LETTER_QUEUE_ARGUMENTS,
   groupQueueArguments,
@@ -25,6 +26,9 @@ import {
 } from './rabbitmq-topology.js';
 import {
   ATTEMPT_HEADER,
+  DEAD_LETTER_ID_HEADER,
+  DEAD_LETTERED_AT_HEADER,
+  deadLetterRoute,
   decode,
   FAILURE_HEADER,
   failureHeader,
@@ -81,12 +85,13 @@ const REASSERT_RETRY_QUEUE_MS = 60_000;
 export class RabbitMqTransportDriver implements TransportDriver {
   readonly kind = 'rabbitmq';
   readonly names: RabbitMqNames;
+  /** The operator's access to dead letters (list, show, retry, purge); see `DeadLetterManager`. */
+  readonly deadLetterStore: RabbitMqDeadLetterStore;
   readonly #connection: ChannelModel;
   readonly #address: string;
   readonly #deliveryLimit: number;
   readonly #singleActiveConsumer: boolean;
   readonly #asserted = new Map<string, number>();
-  readonly #groups = new Map<string, Set<string>>();
   readonly #declared = { exchanges: new Set<string>(), queues: new Set<string>() };
   readonly #consumerChannels = new Set<Channel>();
   #publisher: Promise<ConfirmChannel> | undefined;
@@ -103,6 +108,12 @@ export class RabbitMqTransportDriver implements TransportDriver {
     this.names = rabbitMqNames(options.prefix ?? 'causeway');
     this.#deliveryLimit = options.deliveryLimit ?? 20;
     this.#singleActiveConsumer = options.singleActiveConsumer ?? false;
+    this.deadLetterStore = new RabbitMqDeadLetterStore(
+      () => this.#connection,
+      () => this.#publisherChannel(),
+      this.names,
+      this.#deliveryLimit,
+    );
     // Without listeners an 'error' event would crash the process; the next call reports it.
     connection.on('error', (error: Error) => (this.#lost = error));
     connection.on(
@@ -144,26 +155,27 @@ export class RabbitMqTransportDriver implements TransportDriver {
   ): Promise<ConsumerHandle> {
     return this.#guard(async () => {
       const queue = this.names.queue(destination, group);
-      const deadLetterQueue = this.names.deadLetterQueue(destination, group);
       await this.#assertExchange(this.names.exchange(destination));
       const channel = await this.#connection.createChannel();
       channel.on('error', () => undefined); // settling on a dead channel throws to the runtime
       this.#consumerChannels.add(channel);
       channel.on('close', () => this.#consumerChannels.delete(channel));
-      await channel.assertQueue(deadLetterQueue, {
-        durable: true,
-        arguments: DEAD_LETTER_QUEUE_ARGUMENTS,
-      });
+      await this.#assertDeadLetters(channel);
       await channel.assertQueue(queue, {
         durable: true,
-        arguments: groupQueueArguments(deadLetterQueue, {
-          deliveryLimit: this.#deliveryLimit,
-          singleActiveConsumer: this.#singleActiveConsumer,
-        }),
+        arguments: groupQueueArguments(
+          {
+            exchange: this.names.deadLetterExchange(),
+            routingKey: deadLetterRoute(destination, group),
+          },
+          {
+            deliveryLimit: this.#deliveryLimit,
+            singleActiveConsumer: this.#singleActiveConsumer,
+          },
+        ),
       });
       await channel.bindQueue(queue, this.names.exchange(destination), '#');
-      this.#declared.queues.add(queue).add(deadLetterQueue);
-      this.#rememberGroup(destination, group);
+      this.#declared.queues.add(queue);
       await channel.prefetch(options.prefetch);
 
       let unsettled = 0;
@@ -196,24 +208,9 @@ export class RabbitMqTransportDriver implements TransportDriver {
     });
   }
 
-  /**
-   * The dead letters of a destination, oldest first, left in place. Without `group`, reads
-   * the groups this driver has consumed or read as (RabbitMQ cannot list a destination's
-   * groups without the management API).
-   */
-  async listDeadLetters(destination: string, group?: string): Promise<RabbitMqDeadLetter[]> {
-    return this.#guard(async () => {
-      if (group !== undefined) this.#rememberGroup(destination, group);
-      const groups = group === undefined ? [...(this.#groups.get(destination) ?? [])] : [group];
-      const lists = await Promise.all(
-        groups.map((g) =>
-          readDeadLetters(this.#connection, this.names, destination, g, this.#deliveryLimit),
-        ),
-      );
-      return lists
-        .flat()
-        .sort((a, b) => a.failure.lastFailureAt.getTime() - b.failure.lastFailureAt.getTime());
-    });
+  /** The dead letters of a destination (every group), oldest first, left in place. */
+  async listDeadLetters(destination: string): Promise<RabbitMqDeadLetter[]> {
+    return this.#guard(() => this.deadLetterStore.list({ destination }));
   }
 
   /** Every exchange and queue this driver declared (for cleanup in tests and tools). */
@@ -284,11 +281,13 @@ export class RabbitMqTransportDriver implements TransportDriver {
         settle(async () => {
           await this.#confirmedPublish([
             {
-              exchange: '',
-              routingKey: this.names.deadLetterQueue(destination, group),
+              exchange: this.names.deadLetterExchange(),
+              routingKey: deadLetterRoute(destination, group),
               body: raw.content,
               options: republishOptions(raw.properties, {
                 [FAILURE_HEADER]: failureHeader(failure),
+                [DEAD_LETTER_ID_HEADER]: newId(),
+                [DEAD_LETTERED_AT_HEADER]: new Date().toISOString(),
               }),
             },
           ]);
@@ -360,10 +359,15 @@ export class RabbitMqTransportDriver implements TransportDriver {
     this.#declared.queues.add(queue);
   }
 
-  #rememberGroup(destination: string, group: string): void {
-    let groups = this.#groups.get(destination);
-    if (!groups) this.#groups.set(destination, (groups = new Set()));
-    groups.add(group);
+  /** The shared dead-letter exchange and queue; declared by consumers, before any letter. */
+  async #assertDeadLetters(channel: Channel): Promise<void> {
+    const exchange = this.names.deadLetterExchange();
+    const queue = this.names.deadLetterQueue();
+    await channel.assertExchange(exchange, 'fanout', { durable: true });
+    await channel.assertQueue(queue, { durable: true, arguments: DEAD_LETTER_QUEUE_ARGUMENTS });
+    await channel.bindQueue(queue, exchange, '');
+    this.#declared.exchanges.add(exchange);
+    this.#declared.queues.add(queue);
   }
 
   /** Runs broker work; a failure that is not already typed becomes `StoreUnavailableError`. */

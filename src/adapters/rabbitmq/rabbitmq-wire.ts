@@ -15,6 +15,20 @@ export const ATTEMPT_HEADER = 'x-causeway-attempt';
 export const FIRST_FAILURE_HEADER = 'x-causeway-first-failure-at';
 export const LAST_ERROR_HEADER = 'x-causeway-last-error';
 export const FAILURE_HEADER = 'x-causeway-failure';
+export const DEAD_LETTER_ID_HEADER = 'x-causeway-dead-letter-id';
+export const DEAD_LETTERED_AT_HEADER = 'x-causeway-dead-lettered-at';
+
+/** Destination and group names never contain `/` (see `createTransport`), so it separates them. */
+export function deadLetterRoute(destination: string, group: string): string {
+  return `${destination}/${group}`;
+}
+
+export function parseDeadLetterRoute(routingKey: string): { destination: string; group: string } {
+  const at = routingKey.lastIndexOf('/');
+  return at < 0
+    ? { destination: routingKey, group: '' }
+    : { destination: routingKey.slice(0, at), group: routingKey.slice(at + 1) };
+}
 
 export function toPublish(message: Message): { body: Buffer; options: Options.Publish } {
   const wire = encodeBinary(message, CE_PREFIX);
@@ -67,10 +81,14 @@ export function decode(
 export function republishOptions(
   properties: MessageProperties,
   extraHeaders: Record<string, unknown>,
+  /** Drops Causeway's retry and failure headers too: the copy starts over at attempt 1. */
+  fresh = false,
 ): Options.Publish {
+  const pattern = fresh ? CAUSEWAY_OR_BROKER_HEADERS : BROKER_HEADERS;
+  const kept = Object.entries(properties.headers ?? {}).filter(([name]) => !pattern.test(name));
   const options: Options.Publish = {
     persistent: true,
-    headers: { ...stripBrokerHeaders(properties.headers ?? {}), ...extraHeaders },
+    headers: { ...Object.fromEntries(kept), ...extraHeaders },
   };
   if (properties.contentType !== undefined) options.contentType = properties.contentType as string;
   if (properties.messageId !== undefined) options.messageId = properties.messageId as string;
@@ -81,10 +99,8 @@ export function republishOptions(
 
 /** Headers the broker adds on dead-lettering and redelivery; a republished copy starts clean. */
 const BROKER_HEADERS = /^x-(death|delivery-count|first-death-.*|last-death-.*)$/;
-
-function stripBrokerHeaders(headers: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !BROKER_HEADERS.test(name)));
-}
+const CAUSEWAY_OR_BROKER_HEADERS =
+  /^x-(causeway-.*|death|delivery-count|first-death-.*|last-death-.*)$/;
 
 export function headerNumber(headers: Record<string, unknown>, name: string): number | undefined {
   const value = headers[name];
