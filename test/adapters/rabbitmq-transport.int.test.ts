@@ -227,4 +227,11 @@ describe('RabbitMQ transport', () => {
     expect(isStoreUnavailableError(error)).toBe(true);
     expect((error as Error).message).not.toContain('secret');
   });
+
+  it('a closed driver refuses work with StoreClosedError', async () => {
+    const driver = await newDriver();
+    await driver.close();
+    await expect(driver.publish('anywhere', [])).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    await expect(driver.deadLetterStore.count()).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+  });
 });

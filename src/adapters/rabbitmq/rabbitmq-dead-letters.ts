@@ -34,6 +34,8 @@ export class RabbitMqDeadLetterStore implements DeadLetterStore {
     private readonly publisher: () => Promise<ConfirmChannel>,
     private readonly names: RabbitMqNames,
     private readonly deliveryLimit: number,
+    /** Turns broker failures into typed errors (`StoreUnavailableError`, `StoreClosedError`). */
+    private readonly guard: <T>(work: () => Promise<T>) => Promise<T>,
   ) {}
 
   async list(query: DeadLetterQuery = {}): Promise<DeadLetter[]> {
@@ -92,7 +94,13 @@ export class RabbitMqDeadLetterStore implements DeadLetterStore {
   }
 
   /** Fetches every letter unacknowledged, lets `act` ack some, then hands the rest back. */
-  async #scan(
+  #scan(
+    act: (letters: DeadLetter[], raw: GetMessage[], channel: Channel) => Promise<void>,
+  ): Promise<DeadLetter[]> {
+    return this.guard(() => this.#scanOnce(act));
+  }
+
+  async #scanOnce(
     act: (letters: DeadLetter[], raw: GetMessage[], channel: Channel) => Promise<void>,
   ): Promise<DeadLetter[]> {
     const channel = await this.connection().createChannel();

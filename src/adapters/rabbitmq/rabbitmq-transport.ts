@@ -113,6 +113,7 @@ export class RabbitMqTransportDriver implements TransportDriver {
       () => this.#publisherChannel(),
       this.names,
       this.#deliveryLimit,
+      (work) => this.#guard(work),
     );
     // Without listeners an 'error' event would crash the process; the next call reports it.
     connection.on('error', (error: Error) => (this.#lost = error));
@@ -210,7 +211,7 @@ export class RabbitMqTransportDriver implements TransportDriver {
 
   /** The dead letters of a destination (every group), oldest first, left in place. */
   async listDeadLetters(destination: string): Promise<RabbitMqDeadLetter[]> {
-    return this.#guard(() => this.deadLetterStore.list({ destination }));
+    return this.deadLetterStore.list({ destination });
   }
 
   /** Every exchange and queue this driver declared (for cleanup in tests and tools). */
