@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createTransport } from 'causeway';
 import { createPostgresTransportDriver } from 'causeway/postgres';
 import { transportContract } from '../contracts/transport.contract.js';
@@ -44,6 +44,56 @@ sqlTransportCases({
   destination: () => `dest-${++counter}`,
   // Only a NOTIFY can deliver within the test's bounds.
   crossProcessPollMs: 60_000,
+});
+
+describe('PostgreSQL transport: server connections lost mid-stream', () => {
+  it('loses nothing when every connection of the transport is terminated', async () => {
+    // Our own application name, so only this transport's sessions are cut, not other tests'.
+    const app = `cw_restart_${randomBytes(4).toString('hex')}`;
+    const driver = await createPostgresTransportDriver({
+      connectionString: `${url}?application_name=${app}`,
+      schema: shared,
+      leaseMs: 1_000,
+      pollIntervalMs: 100,
+    });
+    const transport = createTransport(driver);
+    const admin = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      const dest = `dest-${++counter}`;
+      const seen = new Set<number>();
+      let halfway!: () => void;
+      const reachedHalfway = new Promise<void>((resolve) => (halfway = resolve));
+      let all!: () => void;
+      const complete = new Promise<void>((resolve) => (all = resolve));
+      await transport.subscribe(
+        dest,
+        'survivors',
+        async (m) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          seen.add((m.data as { n: number }).n);
+          if (seen.size === 10) halfway();
+          if (seen.size === 40) all();
+        },
+        // A settle that fails with the connection is redelivered after the lease: expected here.
+        { concurrency: 4, onSettleError: () => undefined },
+      );
+      await transport.publish(
+        dest,
+        Array.from({ length: 40 }, (_, n) => ({ type: 'Job', data: { n } })),
+      );
+      await reachedHalfway;
+      const { rows } = await admin.query<{ killed: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1`,
+        [app],
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      await complete;
+      expect(seen.size).toBe(40);
+    } finally {
+      await transport.close();
+      await admin.end();
+    }
+  });
 });
 
 afterAll(async () => {

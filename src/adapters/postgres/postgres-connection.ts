@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ClientConfig, Pool, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import type { ClientConfig, Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { isCausewayError, StoreUnavailableError } from '../../core/errors.js';
 
 export interface PostgresConnectionOptions {
@@ -132,6 +132,7 @@ export async function runQuery<R extends QueryResultRow>(
   config: QueryConfig,
 ): Promise<QueryResult<R>> {
   const client = await pool.connect();
+  const guard = guardCheckedOut(client);
   let broken: Error | undefined;
   try {
     return await client.query<R>(config);
@@ -140,8 +141,25 @@ export async function runQuery<R extends QueryResultRow>(
       broken = error instanceof Error ? error : new Error(String(error));
     throw error;
   } finally {
-    client.release(broken);
+    guard.detach();
+    client.release(broken ?? guard.error());
   }
+}
+
+/**
+ * A checked-out client has lost the pool's 'error' listener: a session the server ends (a
+ * restart, `pg_terminate_backend`) would then crash the process with an unhandled 'error'.
+ * This listener records it instead (the running query fails with it anyway), so the
+ * connection is discarded on release. Returns the detach function and the error, if any.
+ */
+export function guardCheckedOut(client: PoolClient): {
+  detach(): void;
+  error(): Error | undefined;
+} {
+  let broken: Error | undefined;
+  const onError = (error: Error) => (broken = error);
+  client.on('error', onError);
+  return { detach: () => client.off('error', onError), error: () => broken };
 }
 
 function isStatementError(error: unknown): boolean {

@@ -19,6 +19,7 @@ import {
   type SqlDeadLetter,
 } from '../sql/queue-consumer.js';
 import {
+  guardCheckedOut,
   openConnection,
   runQuery,
   toStoreError,
@@ -270,6 +271,7 @@ export class PostgresTransportDriver implements TransportDriver {
   async #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     return this.#run(async () => {
       const client = await this.#connection.pool.connect();
+      const guard = guardCheckedOut(client);
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
@@ -283,7 +285,8 @@ export class PostgresTransportDriver implements TransportDriver {
         });
         throw error;
       } finally {
-        client.release(broken);
+        guard.detach();
+        client.release(broken ?? guard.error());
       }
     });
   }
