@@ -1,10 +1,15 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTransport, isCausewayError, type Delivery, type Message } from 'causeway';
 import { NatsTopologyError, NatsTransportDriver, type NatsTransportOptions } from 'causeway/nats';
 import { transportContract } from '../contracts/transport.contract.js';
 
 const servers = process.env['CAUSEWAY_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+// Restarting the broker is only ours to do when it is the one scripts/services.sh runs.
+const ownBroker = servers === 'nats://127.0.0.1:4222';
+const services = (...args: string[]) => promisify(execFile)('scripts/services.sh', args);
 const run = randomBytes(4).toString('hex');
 const destinations: string[] = [];
 let counter = 0;
@@ -106,6 +111,52 @@ describe('NATS JetStream transport', () => {
       await Promise.all([first.close(), second.close()]);
     }
   });
+
+  it.skipIf(!ownBroker)(
+    'survives a broker restart mid-stream: every message is handled, none lost',
+    async () => {
+      const destination = freshDestination();
+      const disconnects: unknown[] = [];
+      // Acks lost in the restart come back after this ack wait, as redeliveries.
+      const driver = await NatsTransportDriver.connect({
+        ...settings,
+        ackWaitMs: 2_000,
+        onError: (e) => disconnects.push(e),
+      });
+      const transport = createTransport(driver);
+      try {
+        const handled = new Set<number>();
+        let allHandled!: () => void;
+        const done = new Promise<void>((resolve) => (allHandled = resolve));
+        let someHandled!: () => void;
+        const started = new Promise<void>((resolve) => (someHandled = resolve));
+        await transport.subscribe(
+          destination,
+          'survivor',
+          async (m) => {
+            await new Promise((resolve) => setTimeout(resolve, 25));
+            handled.add((m.data as { n: number }).n);
+            if (handled.size === 20) someHandled();
+            if (handled.size === 200) allHandled();
+          },
+          { concurrency: 4, onSettleError: (e) => disconnects.push(e) },
+        );
+        await transport.publish(
+          destination,
+          Array.from({ length: 200 }, (_, n) => ({ type: 'Job', data: { n } })),
+        );
+        await started;
+        await services('down', 'nats');
+        const beforeRestart = handled.size;
+        await services('up', 'nats');
+        await done;
+        expect(beforeRestart).toBeLessThan(200);
+        expect(handled.size).toBe(200);
+      } finally {
+        await transport.close();
+      }
+    },
+  );
 
   it('carries the first failure time across redeliveries and does not count released deliveries', async () => {
     const destination = freshDestination();
