@@ -1,13 +1,7 @@
-import {
-  connect,
-  type Channel,
-  type ChannelModel,
-  type ConfirmChannel,
-  type ConsumeMessage,
-  type Options,
-} from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { newId } from '../../core/ids.js';
 import { isCausewayError, StoreClosedError, StoreUnavailableError } from '../../core/errors.js';
+import { RabbitMqConnection } from './rabbitmq-connection.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
 import type {
   ConsumeOptions,
@@ -59,6 +53,18 @@ export interface RabbitMqTransportOptions {
   singleActiveConsumer?: boolean;
 }
 
+/** One `consume` call, kept so it can resume on a new connection after a broker restart. */
+interface Registration {
+  destination: string;
+  group: string;
+  prefetch: number;
+  onDelivery: (delivery: Delivery) => void;
+  stopped: boolean;
+  channel: Channel | undefined;
+  consumerTag: string | undefined;
+  closeWhenIdle?: () => void;
+}
+
 interface Send {
   exchange: string;
   routingKey: string;
@@ -74,9 +80,10 @@ const REASSERT_RETRY_QUEUE_MS = 60_000;
  * consumer group is a durable quorum queue bound to it. Publishing waits for publisher
  * confirms of every message, many in flight at once. Retries go through TTL queues that
  * dead-letter back into the group's queue: the copy is confirmed before the original is
- * acked, so a crash between the two can only duplicate, never lose. Dead letters go to the
- * group's own queue with the failure as a header; the broker's delivery limit catches
- * messages that crash their consumer every time.
+ * acked, so a crash between the two can only duplicate, never lose. Dead letters go to one
+ * queue per prefix with the failure as a header; the broker's delivery limit catches messages
+ * that crash their consumer every time. After a lost connection it reconnects by itself and
+ * resumes every consumer; unsettled deliveries come back from the broker (at-least-once).
  *
  * Per-key order: the consumer runtime keeps it within one consumer. Several consumers of one
  * group receive round-robin, so the same key may run on two of them at once; set
@@ -87,52 +94,36 @@ export class RabbitMqTransportDriver implements TransportDriver {
   readonly names: RabbitMqNames;
   /** The operator's access to dead letters (list, show, retry, purge); see `DeadLetterManager`. */
   readonly deadLetterStore: RabbitMqDeadLetterStore;
-  readonly #connection: ChannelModel;
-  readonly #address: string;
+  readonly #link: RabbitMqConnection;
   readonly #deliveryLimit: number;
   readonly #singleActiveConsumer: boolean;
   readonly #asserted = new Map<string, number>();
   readonly #declared = { exchanges: new Set<string>(), queues: new Set<string>() };
-  readonly #consumerChannels = new Set<Channel>();
+  readonly #consumers = new Set<Registration>();
   #publisher: Promise<ConfirmChannel> | undefined;
-  #closed = false;
-  #lost: Error | undefined;
-
-  private constructor(
-    connection: ChannelModel,
-    address: string,
-    options: RabbitMqTransportOptions,
-  ) {
-    this.#connection = connection;
-    this.#address = address;
+  private constructor(link: RabbitMqConnection, options: RabbitMqTransportOptions) {
+    this.#link = link;
     this.names = rabbitMqNames(options.prefix ?? 'causeway');
     this.#deliveryLimit = options.deliveryLimit ?? 20;
     this.#singleActiveConsumer = options.singleActiveConsumer ?? false;
     this.deadLetterStore = new RabbitMqDeadLetterStore(
-      () => this.#connection,
+      () => this.#link.current(),
       () => this.#publisherChannel(),
       this.names,
       this.#deliveryLimit,
       (work) => this.#guard(work),
     );
-    // Without listeners an 'error' event would crash the process; the next call reports it.
-    connection.on('error', (error: Error) => (this.#lost = error));
-    connection.on(
-      'close',
-      (error?: Error) => (this.#lost ??= error ?? new Error('connection closed')),
-    );
+    link.onReconnect(() => {
+      this.#asserted.clear();
+      for (const registration of this.#consumers) void this.#resume(registration);
+    });
   }
 
   /** Connects to the broker; an unreachable broker is a `StoreUnavailableError`. */
   static async connect(options: RabbitMqTransportOptions = {}): Promise<RabbitMqTransportDriver> {
     const url =
       options.url ?? process.env['CAUSEWAY_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-    const address = redact(url);
-    try {
-      return new RabbitMqTransportDriver(await connect(url), address, options);
-    } catch (cause) {
-      throw new StoreUnavailableError(address, { cause });
-    }
+    return new RabbitMqTransportDriver(await RabbitMqConnection.open(url, redact(url)), options);
   }
 
   async publish(destination: string, messages: readonly Message[]): Promise<void> {
@@ -154,59 +145,91 @@ export class RabbitMqTransportDriver implements TransportDriver {
     options: ConsumeOptions,
     onDelivery: (delivery: Delivery) => void,
   ): Promise<ConsumerHandle> {
-    return this.#guard(async () => {
-      const queue = this.names.queue(destination, group);
-      await this.#assertExchange(this.names.exchange(destination));
-      const channel = await this.#connection.createChannel();
-      channel.on('error', () => undefined); // settling on a dead channel throws to the runtime
-      this.#consumerChannels.add(channel);
-      channel.on('close', () => this.#consumerChannels.delete(channel));
-      await this.#assertDeadLetters(channel);
-      await channel.assertQueue(queue, {
-        durable: true,
-        arguments: groupQueueArguments(
-          {
-            exchange: this.names.deadLetterExchange(),
-            routingKey: deadLetterRoute(destination, group),
-          },
-          {
-            deliveryLimit: this.#deliveryLimit,
-            singleActiveConsumer: this.#singleActiveConsumer,
-          },
-        ),
-      });
-      await channel.bindQueue(queue, this.names.exchange(destination), '#');
-      this.#declared.queues.add(queue);
-      await channel.prefetch(options.prefetch);
+    const registration: Registration = {
+      destination,
+      group,
+      prefetch: options.prefetch,
+      onDelivery,
+      stopped: false,
+      channel: undefined,
+      consumerTag: undefined,
+    };
+    await this.#guard(() => this.#start(registration));
+    this.#consumers.add(registration);
+    return {
+      stop: async () => {
+        if (registration.stopped) return;
+        this.#consumers.delete(registration);
+        const { channel, consumerTag } = registration;
+        if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
+        registration.stopped = true;
+        registration.closeWhenIdle?.();
+      },
+    };
+  }
 
-      let unsettled = 0;
-      let stopped = false;
-      const closeWhenIdle = () => {
-        if (stopped && unsettled === 0) void channel.close().catch(() => undefined);
-      };
-      const { consumerTag } = await channel.consume(
-        queue,
-        (raw) => {
-          if (raw === null) return; // cancelled by the broker (queue deleted)
-          unsettled++;
-          onDelivery(
-            this.#delivery(channel, raw, destination, group, () => {
-              unsettled--;
-              closeWhenIdle();
-            }),
-          );
+  /** Declares the group's topology and starts consuming on a channel of its own. */
+  async #start(registration: Registration): Promise<void> {
+    const { destination, group } = registration;
+    const queue = this.names.queue(destination, group);
+    await this.#assertExchange(this.names.exchange(destination));
+    const channel = await this.#link.current().createChannel();
+    channel.on('error', () => undefined); // settling on a dead channel throws to the runtime
+    await this.#assertDeadLetters(channel);
+    await channel.assertQueue(queue, {
+      durable: true,
+      arguments: groupQueueArguments(
+        {
+          exchange: this.names.deadLetterExchange(),
+          routingKey: deadLetterRoute(destination, group),
         },
-        { noAck: false },
-      );
-      return {
-        stop: async () => {
-          if (stopped) return;
-          await channel.cancel(consumerTag).catch(() => undefined);
-          stopped = true;
-          closeWhenIdle();
+        {
+          deliveryLimit: this.#deliveryLimit,
+          singleActiveConsumer: this.#singleActiveConsumer,
         },
-      };
+      ),
     });
+    await channel.bindQueue(queue, this.names.exchange(destination), '#');
+    this.#declared.queues.add(queue);
+    await channel.prefetch(registration.prefetch);
+
+    let unsettled = 0;
+    const closeWhenIdle = () => {
+      if (registration.stopped && unsettled === 0) void channel.close().catch(() => undefined);
+    };
+    const { consumerTag } = await channel.consume(
+      queue,
+      (raw) => {
+        if (raw === null) return; // cancelled by the broker (queue deleted)
+        unsettled++;
+        registration.onDelivery(
+          this.#delivery(channel, raw, destination, group, () => {
+            unsettled--;
+            closeWhenIdle();
+          }),
+        );
+      },
+      { noAck: false },
+    );
+    registration.channel = channel;
+    registration.consumerTag = consumerTag;
+    registration.closeWhenIdle = closeWhenIdle;
+  }
+
+  /** After a reconnect: consume again, retrying while the broker is still coming up. */
+  async #resume(registration: Registration): Promise<void> {
+    for (
+      let delay = 100;
+      !registration.stopped && !this.#link.closed;
+      delay = Math.min(delay * 2, 5_000)
+    ) {
+      try {
+        await this.#start(registration);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
   }
 
   /** The dead letters of a destination (every group), oldest first, left in place. */
@@ -220,10 +243,9 @@ export class RabbitMqTransportDriver implements TransportDriver {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.all([...this.#consumerChannels].map((c) => c.close().catch(() => undefined)));
-    await this.#connection.close().catch(() => undefined);
+    if (this.#link.closed) return;
+    this.#consumers.clear();
+    await this.#link.close();
   }
 
   #delivery(
@@ -321,21 +343,23 @@ export class RabbitMqTransportDriver implements TransportDriver {
   }
 
   #publisherChannel(): Promise<ConfirmChannel> {
-    if (this.#closed) return Promise.reject(new StoreClosedError());
-    this.#publisher ??= this.#connection.createConfirmChannel().then(
-      (channel) => {
-        channel.on('error', () => undefined); // each pending publish rejects with it
-        channel.on('close', () => {
+    if (this.#link.closed) return Promise.reject(new StoreClosedError());
+    this.#publisher ??= Promise.resolve()
+      .then(() => this.#link.current().createConfirmChannel())
+      .then(
+        (channel) => {
+          channel.on('error', () => undefined); // each pending publish rejects with it
+          channel.on('close', () => {
+            this.#publisher = undefined;
+            this.#asserted.clear();
+          });
+          return channel;
+        },
+        (error: unknown) => {
           this.#publisher = undefined;
-          this.#asserted.clear();
-        });
-        return channel;
-      },
-      (error: unknown) => {
-        this.#publisher = undefined;
-        throw error;
-      },
-    );
+          throw error;
+        },
+      );
     return this.#publisher;
   }
 
@@ -373,12 +397,14 @@ export class RabbitMqTransportDriver implements TransportDriver {
 
   /** Runs broker work; a failure that is not already typed becomes `StoreUnavailableError`. */
   async #guard<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new StoreClosedError();
+    if (this.#link.closed) throw new StoreClosedError();
     try {
       return await work();
     } catch (error) {
       if (isCausewayError(error)) throw error;
-      throw new StoreUnavailableError(this.#address, { cause: this.#lost ?? error });
+      throw new StoreUnavailableError(this.#link.address, {
+        cause: this.#link.lastError ?? error,
+      });
     }
   }
 }
