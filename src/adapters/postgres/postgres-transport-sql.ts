@@ -102,7 +102,8 @@ FROM ${s}.causeway_messages m JOIN added a ON a.destination = m.destination`,
      * committed claim; SKIP LOCKED passes over rows being settled right now. Per-key order: a
      * keyed row waits while an earlier row of its key is leased to another consumer; earlier
      * rows leased to this consumer were handed over first, and rows waiting for their retry
-     * delay do not hold the key back (see Consumer).
+     * delay do not hold the key back (see Consumer). A row still marked as leased was held
+     * by a consumer that died: that delivery counts as an attempt.
      */
     claim: `
 WITH picked AS (
@@ -118,7 +119,8 @@ WITH picked AS (
   FOR UPDATE SKIP LOCKED
 )
 UPDATE ${s}.causeway_deliveries d
-SET locked_by = $3, locked_until = clock_timestamp() + $5::float8 * interval '1 millisecond'
+SET locked_by = $3, locked_until = clock_timestamp() + $5::float8 * interval '1 millisecond',
+    attempt = d.attempt + (d.locked_by IS NOT NULL)::int
 FROM picked p, ${s}.causeway_messages m
 WHERE d.destination = $1 AND d.group_name = $2 AND d.position = p.position
   AND m.position = d.position

@@ -83,7 +83,8 @@ function prepare(db: SqliteDatabase) {
       [{ d: string; g: string; c: string; now: number; limit: number }],
       RawClaim
     >(
-      `SELECT d.position, d.attempt, d.first_failure_at AS firstFailureAt, m.headers, m.body
+      `SELECT d.position, d.attempt + (d.locked_by IS NOT NULL) AS attempt,
+              d.first_failure_at AS firstFailureAt, m.headers, m.body
        FROM causeway_deliveries d JOIN causeway_messages m ON m.position = d.position
        WHERE d.destination = @d AND d.group_name = @g AND d.available_at <= @now
          AND (d.locked_until IS NULL OR d.locked_until < @now)
@@ -94,8 +95,11 @@ function prepare(db: SqliteDatabase) {
              AND e.locked_until >= @now AND e.locked_by <> @c))
        ORDER BY d.position LIMIT @limit`,
     ),
+    // A row still marked as leased was held by a consumer that died: that delivery counts as
+    // an attempt, so a message that kills its consumer cannot come back forever unnoticed.
     lock: db.prepare<[string, number, string, string, number]>(
-      `UPDATE causeway_deliveries SET locked_by = ?, locked_until = ?
+      `UPDATE causeway_deliveries
+       SET locked_by = ?, locked_until = ?, attempt = attempt + (locked_by IS NOT NULL)
        WHERE destination = ? AND group_name = ? AND position = ?`,
     ),
     extend: db.prepare<[number, string, string, string, string]>(
@@ -233,16 +237,24 @@ export class SqliteTransportDriver implements TransportDriver {
           if (sql.addGroup.run(destination, group, now).changes === 1)
             sql.backfill.run(group, now, destination);
         }),
-      claim: (lease, limit, leaseMs) =>
-        this.#write(() => {
+      claim: async (lease, limit, leaseMs) => {
+        const params = (now: number) => ({
+          d: lease.destination,
+          g: lease.group,
+          c: lease.consumerId,
+          now,
+          limit,
+        });
+        // Most polls find nothing: look first without taking the file's write lock, which
+        // every other writer (in any process) would have to wait for.
+        const db = this.database;
+        const found = await this.#gate.run(db, 'read', () =>
+          db.open ? sql.claimable.all(params(Date.now())).length : 0,
+        );
+        if (found === 0) return [];
+        return this.#write(() => {
           const now = Date.now();
-          const rows = sql.claimable.all({
-            d: lease.destination,
-            g: lease.group,
-            c: lease.consumerId,
-            now,
-            limit,
-          });
+          const rows = sql.claimable.all(params(now));
           for (const row of rows)
             sql.lock.run(
               lease.consumerId,
@@ -252,7 +264,8 @@ export class SqliteTransportDriver implements TransportDriver {
               row.position,
             );
           return rows.map(toClaimed);
-        }),
+        });
+      },
       extend: (lease, positions, leaseMs) =>
         this.#write(() => {
           sql.extend.run(
