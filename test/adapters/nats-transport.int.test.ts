@@ -1,5 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTransport, isCausewayError, type Delivery, type Message } from 'causeway';
@@ -109,6 +112,65 @@ describe('NATS JetStream transport', () => {
       expect((failure as Error).message).toContain('ack_wait');
     } finally {
       await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it('redelivers what a killed consumer process held (kill -9 before acking)', async () => {
+    const destination = freshDestination();
+    const ackWaitMs = 1_500;
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=source',
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./fixtures/nats-consumer-process.ts', import.meta.url)),
+        servers,
+        destination,
+        'crashy',
+        String(ackWaitMs),
+      ],
+      { cwd: resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    const lines = createInterface({ input: child.stdout });
+    const held: string[] = [];
+    const wait = (test: (line: { ready?: boolean; started?: string }) => boolean) =>
+      new Promise<void>((done, reject) => {
+        const onLine = (text: string) => {
+          if (!test(JSON.parse(text) as { ready?: boolean; started?: string })) return;
+          lines.off('line', onLine);
+          done();
+        };
+        lines.on('line', onLine);
+        void exited.then(() => reject(new Error(`consumer process exited: ${stderr}`)));
+      });
+    const driver = await NatsTransportDriver.connect({ ...settings, ackWaitMs });
+    const transport = createTransport(driver);
+    try {
+      await wait((line) => line.ready === true);
+      const ids = await transport.publish(
+        destination,
+        Array.from({ length: 6 }, (_, n) => ({ type: 'Job', data: { n } })),
+      );
+      await wait((line) => line.started !== undefined && held.push(line.started) === 2);
+      child.kill('SIGKILL');
+      await exited;
+      const received = new Map<string, number>();
+      let complete!: () => void;
+      const all = new Promise<void>((done) => (complete = done));
+      await transport.subscribe(destination, 'crashy', (m, { attempt }) => {
+        received.set(m.id, attempt);
+        if (received.size === ids.length) complete();
+      });
+      await all;
+      expect([...received.keys()].sort()).toEqual([...ids].sort());
+      for (const id of held) expect(received.get(id)).toBeGreaterThanOrEqual(2);
+    } finally {
+      child.kill('SIGKILL');
+      await transport.close();
     }
   });
 
