@@ -1,39 +1,23 @@
-import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { newId } from '../../core/ids.js';
+import type { Channel, ConfirmChannel } from 'amqplib';
 import { isCausewayError, StoreClosedError, StoreUnavailableError } from '../../core/errors.js';
-import { RabbitMqConnection } from './rabbitmq-connection.js';
-import type { FailureInfo, Message } from '../../messaging/message.js';
+import type { Message } from '../../messaging/message.js';
 import type {
   ConsumeOptions,
   ConsumerHandle,
   Delivery,
   TransportDriver,
 } from '../../messaging/transport.js';
+import { RabbitMqConnection } from './rabbitmq-connection.js';
 import { RabbitMqDeadLetterStore, type RabbitMqDeadLetter } from './rabbitmq-dead-letters.js';
+import { createDelivery, type DeliveryContext, type Send } from './rabbitmq-delivery.js';
 import {
   DEAD_LETTER_QUEUE_ARGUMENTS,
   groupQueueArguments,
   rabbitMqNames,
-  retryBucket,
   retryQueueArguments,
   type RabbitMqNames,
 } from './rabbitmq-topology.js';
-import {
-  ATTEMPT_HEADER,
-  DEAD_LETTER_ID_HEADER,
-  DEAD_LETTERED_AT_HEADER,
-  deadLetterRoute,
-  decode,
-  FAILURE_HEADER,
-  failureHeader,
-  FIRST_FAILURE_HEADER,
-  headerDate,
-  headerNumber,
-  LAST_ERROR_HEADER,
-  republishOptions,
-  toPublish,
-  toWire,
-} from './rabbitmq-wire.js';
+import { deadLetterRoute, toPublish } from './rabbitmq-wire.js';
 
 export interface RabbitMqTransportOptions {
   /** Default: `CAUSEWAY_AMQP_URL`, else `amqp://guest:guest@127.0.0.1:5672`. */
@@ -65,13 +49,6 @@ interface Registration {
   closeWhenIdle?: () => void;
 }
 
-interface Send {
-  exchange: string;
-  routingKey: string;
-  body: Buffer;
-  options: Options.Publish;
-}
-
 /** How long an asserted retry bucket is trusted before it is declared again (keeps it alive). */
 const REASSERT_RETRY_QUEUE_MS = 60_000;
 
@@ -100,10 +77,18 @@ export class RabbitMqTransportDriver implements TransportDriver {
   readonly #asserted = new Map<string, number>();
   readonly #declared = { exchanges: new Set<string>(), queues: new Set<string>() };
   readonly #consumers = new Set<Registration>();
+  readonly #context: DeliveryContext;
   #publisher: Promise<ConfirmChannel> | undefined;
   private constructor(link: RabbitMqConnection, options: RabbitMqTransportOptions) {
     this.#link = link;
     this.names = rabbitMqNames(options.prefix ?? 'causeway');
+    this.#context = {
+      names: this.names,
+      guard: (work) => this.#guard(work),
+      assertRetryQueue: (queue, groupQueue, bucketMs) =>
+        this.#assertRetryQueue(queue, groupQueue, bucketMs),
+      confirmedPublish: (sends) => this.#confirmedPublish(sends),
+    };
     this.#deliveryLimit = options.deliveryLimit ?? 20;
     this.#singleActiveConsumer = options.singleActiveConsumer ?? false;
     this.deadLetterStore = new RabbitMqDeadLetterStore(
@@ -203,7 +188,7 @@ export class RabbitMqTransportDriver implements TransportDriver {
         if (raw === null) return; // cancelled by the broker (queue deleted)
         unsettled++;
         registration.onDelivery(
-          this.#delivery(channel, raw, destination, group, () => {
+          createDelivery(this.#context, channel, raw, destination, group, () => {
             unsettled--;
             closeWhenIdle();
           }),
@@ -246,77 +231,6 @@ export class RabbitMqTransportDriver implements TransportDriver {
     if (this.#link.closed) return;
     this.#consumers.clear();
     await this.#link.close();
-  }
-
-  #delivery(
-    channel: Channel,
-    raw: ConsumeMessage,
-    destination: string,
-    group: string,
-    onSettled: () => void,
-  ): Delivery {
-    const headers = (raw.properties.headers ?? {}) as Record<string, unknown>;
-    const wire = toWire(raw.content, raw.properties);
-    const { message, decodeError } = decode(wire);
-    const attempt = headerNumber(headers, ATTEMPT_HEADER) ?? 1;
-    const firstFailureAt = headerDate(headers, FIRST_FAILURE_HEADER);
-    let settled = false;
-    const settle = async (work: () => Promise<void> | void) => {
-      if (settled)
-        throw new Error(
-          `Delivery of ${message?.id ?? 'an undecodable message'} was already settled`,
-        );
-      settled = true;
-      try {
-        await this.#guard(async () => work());
-      } finally {
-        onSettled();
-      }
-    };
-    return {
-      message,
-      decodeError,
-      raw: wire,
-      attempt,
-      firstFailureAt,
-      ack: () => settle(() => channel.ack(raw)),
-      release: () => settle(() => channel.nack(raw, false, true)),
-      retry: (delayMs, failure) =>
-        settle(async () => {
-          const bucket = retryBucket(delayMs);
-          const queue = this.names.retryQueue(destination, group, bucket);
-          await this.#assertRetryQueue(queue, this.names.queue(destination, group), bucket);
-          await this.#confirmedPublish([
-            {
-              exchange: '',
-              routingKey: queue,
-              body: raw.content,
-              options: republishOptions(raw.properties, {
-                [ATTEMPT_HEADER]: attempt + 1,
-                [FIRST_FAILURE_HEADER]: (firstFailureAt ?? failure.at).toISOString(),
-                [LAST_ERROR_HEADER]: failure.error.slice(0, 1_000),
-              }),
-            },
-          ]);
-          channel.ack(raw);
-        }),
-      deadLetter: (failure: FailureInfo) =>
-        settle(async () => {
-          await this.#confirmedPublish([
-            {
-              exchange: this.names.deadLetterExchange(),
-              routingKey: deadLetterRoute(destination, group),
-              body: raw.content,
-              options: republishOptions(raw.properties, {
-                [FAILURE_HEADER]: failureHeader(failure),
-                [DEAD_LETTER_ID_HEADER]: newId(),
-                [DEAD_LETTERED_AT_HEADER]: new Date().toISOString(),
-              }),
-            },
-          ]);
-          channel.ack(raw);
-        }),
-    };
   }
 
   /** Publishes every message at once and resolves when the broker confirmed them all. */
