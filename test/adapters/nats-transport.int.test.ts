@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { HTTP } from 'cloudevents';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTransport, isCausewayError, type Delivery, type Message } from 'causeway';
 import { NatsTopologyError, NatsTransportDriver, type NatsTransportOptions } from 'causeway/nats';
@@ -250,6 +251,59 @@ describe('NATS JetStream transport', () => {
       ]);
       await third.ack();
       await handle.stop();
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('publishes CloudEvents in binary mode (ce- headers) that the cloudevents SDK reads', async () => {
+    const destination = freshDestination();
+    const driver = await NatsTransportDriver.connect(settings);
+    const transport = createTransport(driver);
+    try {
+      const deliveries = inbox();
+      const handle = await driver.consume(destination, 'sdk', { prefetch: 1 }, deliveries.push);
+      const [id] = await transport.publish(destination, [
+        { type: 'OrderPlaced', data: { orderId: 'o1' }, subject: 'orders/o1', partitionkey: 'o1' },
+      ]);
+      const delivery = await deliveries.next();
+      await delivery.ack();
+      await handle.stop();
+      // The NATS binding's binary mode uses the same ce- header names as HTTP's.
+      const headers = Object.fromEntries(
+        Object.entries(delivery.raw.headers).filter(([name]) => !name.startsWith('Nats-')),
+      );
+      const event = HTTP.toEvent({ headers, body: delivery.raw.body });
+      expect(event).toMatchObject({
+        id,
+        type: 'OrderPlaced',
+        source: 'causeway',
+        subject: 'orders/o1',
+        partitionkey: 'o1',
+        datacontenttype: 'application/json',
+        data: { orderId: 'o1' },
+      });
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it("keeps a long handler's delivery with in-progress signals instead of letting it be redelivered", async () => {
+    const destination = freshDestination();
+    const driver = await NatsTransportDriver.connect({ ...settings, ackWaitMs: 1_000 });
+    const transport = createTransport(driver);
+    try {
+      const attempts: number[] = [];
+      let finished!: () => void;
+      const done = new Promise<void>((resolve) => (finished = resolve));
+      await transport.subscribe(destination, 'slow', async (_m, { attempt }) => {
+        attempts.push(attempt);
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+        finished();
+      });
+      await transport.publish(destination, [{ type: 'Report', data: {} }]);
+      await done;
+      expect(attempts).toEqual([1]);
     } finally {
       await transport.close();
     }
