@@ -8,3 +8,4 @@ export {
   type NatsTransportOptions,
 } from './nats-transport.js';
 export { NatsTopologyError } from './nats-topology.js';
+export { NatsDeadLetterStore } from './nats-dead-letters.js';

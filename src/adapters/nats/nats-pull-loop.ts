@@ -1,6 +1,7 @@
 import type { Consumer as JsConsumer, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Delivery } from '../../messaging/transport.js';
+import { RETRY_GROUP_HEADER } from './nats-dead-letters.js';
 
 export interface PullLoopSettings {
   prefetch: number;
@@ -95,6 +96,12 @@ export class NatsPullLoop {
   }
 
   async #hand(msg: JsMsg): Promise<void> {
+    const onlyFor = msg.headers?.get(RETRY_GROUP_HEADER);
+    if (onlyFor && onlyFor !== this.settings.group) {
+      // A dead letter sent back for another group: not ours to handle again.
+      msg.ack();
+      return;
+    }
     this.#unsettled.add(msg);
     let delivery: Delivery;
     try {

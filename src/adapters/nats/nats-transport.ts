@@ -23,6 +23,7 @@ import {
   toDelivery,
   toNatsHeaders,
 } from './nats-delivery.js';
+import { NatsDeadLetterStore } from './nats-dead-letters.js';
 import { NatsFailureState } from './nats-failure-state.js';
 import { NatsPullLoop } from './nats-pull-loop.js';
 import {
@@ -85,6 +86,8 @@ const PUBLISH_WINDOW = 1_000;
  */
 export class NatsTransportDriver implements TransportDriver {
   readonly kind = 'nats';
+  /** Plugs into `DeadLetterManager`: list, show, retry (for the letter's group only), purge. */
+  readonly deadLetterStore: NatsDeadLetterStore;
   readonly #loops = new Set<NatsPullLoop>();
   readonly #streams = new Map<string, Promise<DestinationNames>>();
   readonly #states = new Map<string, Promise<NatsFailureState>>();
@@ -98,6 +101,7 @@ export class NatsTransportDriver implements TransportDriver {
     private readonly options: NatsTransportOptions,
   ) {
     this.#prefix = options.prefix ?? 'causeway';
+    this.deadLetterStore = new NatsDeadLetterStore(jsm, js, this.#prefix);
   }
 
   static async connect(options: NatsTransportOptions = {}): Promise<NatsTransportDriver> {
