@@ -15,7 +15,9 @@ module.exports = {
       severity: 'error',
       comment: 'Drivers are optional peer dependencies: only adapters may import them.',
       from: { path: kernel },
-      to: { path: 'node_modules/(better-sqlite3|pg|pg-[a-z-]+)/' },
+      to: {
+        path: 'node_modules/(better-sqlite3|pg|pg-[a-z-]+|amqplib|@nats-io/[^/]+|@platformatic/kafka|redis|ws)/',
+      },
     },
     {
       name: 'no-circular',
