@@ -1,7 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreClosedError, ValidationError } from '../../core/errors.js';
-import { deserializeJson } from '../../core/serializer.js';
 import { createEventStore, type EventStoreOptions } from '../../event-store/create-event-store.js';
 import type { EventStoreDriver, InTransactionHook } from '../../event-store/driver.js';
 import type { EventRow, PreparedEvent } from '../../event-store/event-codec.js';
@@ -14,7 +13,6 @@ import type {
   ExpectedVersion,
   StreamInfo,
   StreamMetadata,
-  StreamState,
 } from '../../event-store/types.js';
 import { appendInTransaction, appendWithHook } from './sqlite-append.js';
 import { SqliteCheckpointStore } from './sqlite-checkpoint-store.js';
@@ -26,6 +24,14 @@ import {
   type SqliteDatabase,
 } from './sqlite-schema.js';
 import { gateFor, type SqliteFileGate } from './sqlite-transaction.js';
+import {
+  EVENT_COLUMNS,
+  STREAM_COLUMNS,
+  toEventRow,
+  toStreamInfo,
+  type RawEventRow,
+  type RawStreamRow,
+} from './sqlite-event-rows.js';
 
 const DEFAULT_FILENAME = './causeway.db';
 
@@ -40,39 +46,6 @@ export interface SqliteEventStoreOptions extends EventStoreOptions {
    * `runSerialized` so they never land inside it.
    */
   database?: SqliteDatabase;
-}
-
-/**
- * Event rows are read as arrays (`raw` statements) and turned into objects here: better-sqlite3
- * builds a 12-property object per row several times slower than a literal does.
- */
-type RawEventRow = [
-  globalPosition: number,
-  id: string,
-  streamId: string,
-  streamVersion: number,
-  type: string,
-  source: string,
-  subject: string,
-  time: number,
-  datacontenttype: string,
-  data: string,
-  metadata: string,
-  schemaVersion: number,
-];
-const EVENT_COLUMNS = `global_position, id, stream_id, stream_version, type, source, subject,
-  time, datacontenttype, data, metadata, schema_version`;
-
-const STREAM_COLUMNS = `stream_id AS streamId, version, state, metadata,
-  created_at AS createdAt, updated_at AS updatedAt`;
-
-interface RawStreamRow {
-  streamId: string;
-  version: number;
-  state: StreamState;
-  metadata: string;
-  createdAt: number;
-  updatedAt: number;
 }
 
 interface ReadAllParams {
@@ -400,32 +373,4 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions = {}): E
     ...(storeOptions.clock === undefined ? {} : { clock: storeOptions.clock }),
   });
   return createEventStore(driver, storeOptions);
-}
-
-function toEventRow(raw: RawEventRow): EventRow {
-  return {
-    globalPosition: raw[0],
-    id: raw[1],
-    streamId: raw[2],
-    streamVersion: raw[3],
-    type: raw[4],
-    source: raw[5],
-    subject: raw[6],
-    time: new Date(raw[7]),
-    datacontenttype: raw[8],
-    data: raw[9],
-    metadata: raw[10],
-    schemaVersion: raw[11],
-  };
-}
-
-function toStreamInfo(row: RawStreamRow): StreamInfo {
-  return {
-    streamId: row.streamId,
-    version: row.version,
-    state: row.state,
-    metadata: deserializeJson(row.metadata, `metadata of stream ${row.streamId}`) as StreamMetadata,
-    createdAt: new Date(row.createdAt),
-    updatedAt: new Date(row.updatedAt),
-  };
 }
