@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createTransport } from 'causeway';
 import { createPostgresTransportDriver } from 'causeway/postgres';
 import { transportContract } from '../contracts/transport.contract.js';
+import { sqlDeadLetterCases } from './fixtures/sql-dead-letter-cases.js';
 import { sqlTransportCases } from './fixtures/sql-transport-cases.js';
 
 const url =
@@ -44,6 +45,12 @@ sqlTransportCases({
   destination: () => `dest-${++counter}`,
   // Only a NOTIFY can deliver within the test's bounds.
   crossProcessPollMs: 60_000,
+});
+
+sqlDeadLetterCases({
+  name: 'postgres',
+  open: () => createPostgresTransportDriver({ connectionString: url, schema: shared }),
+  destination: () => `dest-${++counter}`,
 });
 
 describe('PostgreSQL transport: server connections lost mid-stream', () => {

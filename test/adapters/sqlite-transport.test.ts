@@ -5,6 +5,7 @@ import { afterAll } from 'vitest';
 import { createTransport } from 'causeway';
 import { SqliteTransportDriver } from 'causeway/sqlite';
 import { transportContract } from '../contracts/transport.contract.js';
+import { sqlDeadLetterCases } from './fixtures/sql-dead-letter-cases.js';
 import { sqlTransportCases } from './fixtures/sql-transport-cases.js';
 
 const root = mkdtempSync(join(tmpdir(), 'causeway-sqlite-transport-'));
@@ -46,3 +47,10 @@ sqlTransportCases({
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+sqlDeadLetterCases({
+  name: 'sqlite',
+  open: async () =>
+    new SqliteTransportDriver({ filename: join(root, `dlq-${++files}.db`), pollIntervalMs: 20 }),
+  destination: () => `dest-${++counter}`,
+});

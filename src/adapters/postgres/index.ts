@@ -32,4 +32,8 @@ export {
   PostgresTransportDriver,
   type PostgresTransportOptions,
 } from './postgres-transport.js';
+export {
+  PostgresDeadLetterStore,
+  type PostgresDeadLetterStoreOptions,
+} from './postgres-dead-letters.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';

@@ -28,6 +28,7 @@ import {
 } from './postgres-connection.js';
 import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 import { NotificationListener } from './postgres-listener.js';
+import { PostgresDeadLetterStore } from './postgres-dead-letters.js';
 import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
 import {
   transportStatements,
@@ -72,6 +73,8 @@ export class PostgresTransportDriver implements TransportDriver {
   readonly #connection: PostgresConnection;
   readonly #sql: ReturnType<typeof transportStatements>;
   readonly #hub: QueueHub;
+  /** The operator's access to this transport's dead letters (list, retry, purge). */
+  readonly deadLetterStore: PostgresDeadLetterStore;
   readonly #listener: NotificationListener;
   readonly #channel: string;
   /** Sent as the NOTIFY payload so our own LISTEN connection skips what we announced. */
@@ -96,6 +99,14 @@ export class PostgresTransportDriver implements TransportDriver {
     this.#hub = new QueueHub(this.#store(), {
       pollIntervalMs: options.pollIntervalMs ?? 1_000,
       leaseMs: options.leaseMs ?? 30_000,
+    });
+    this.deadLetterStore = new PostgresDeadLetterStore(this.#connection.pool, {
+      schema: this.identity.schema,
+      address: this.address,
+      onRetried: (destination) => {
+        this.#hub.wakeDestination(destination);
+        this.#announce();
+      },
     });
   }
 
@@ -159,6 +170,7 @@ export class PostgresTransportDriver implements TransportDriver {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.deadLetterStore.close();
     this.#hub.close();
     this.#unlisten?.();
     await this.#listener.close();

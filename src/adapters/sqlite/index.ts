@@ -24,4 +24,5 @@ export {
 } from './sqlite-schema.js';
 export { isSqliteTransaction, runSerialized, SqliteTransaction } from './sqlite-transaction.js';
 export { SqliteTransportDriver, type SqliteTransportOptions } from './sqlite-transport.js';
+export { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';

@@ -25,6 +25,7 @@ import {
   type SqliteDatabase,
 } from './sqlite-schema.js';
 import { gateFor, type SqliteFileGate } from './sqlite-transaction.js';
+import { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
 
 export interface SqliteTransportOptions {
   /** The database file, created if missing. Default `./causeway.db`. */
@@ -144,6 +145,8 @@ export class SqliteTransportDriver implements TransportDriver {
   readonly #gate: SqliteFileGate;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #hub: QueueHub;
+  /** The operator's access to this transport's dead letters (list, retry, purge). */
+  readonly deadLetterStore: SqliteDeadLetterStore;
   #closed = false;
 
   constructor(options: SqliteTransportOptions = {}) {
@@ -166,6 +169,9 @@ export class SqliteTransportDriver implements TransportDriver {
       pollIntervalMs: options.pollIntervalMs ?? 100,
       leaseMs: options.leaseMs ?? 30_000,
     });
+    this.deadLetterStore = new SqliteDeadLetterStore(this.database, (destination) =>
+      this.#hub.wakeDestination(destination),
+    );
   }
 
   async publish(destination: string, messages: readonly Message[]): Promise<void> {
