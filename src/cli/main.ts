@@ -2,12 +2,14 @@ import { once } from 'node:events';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
+import { registerDlqCommands, type DlqRunner } from './commands/dlq.js';
 import { registerEventsCommands } from './commands/events.js';
 import { registerProjectionsCommands } from './commands/projections.js';
 import { registerStreamsCommands } from './commands/streams.js';
 import type { CommandRunner } from './context.js';
 import { debugDetails, describeFailure, ExitCode } from './errors.js';
 import type { WriteLine } from './format.js';
+import { openDeadLetters, parseDeadLetterTarget } from './open-dead-letters.js';
 import { DEFAULT_DB, openStore, parseDbTarget } from './open-store.js';
 import type { GlobalOptions } from './options.js';
 
@@ -35,7 +37,29 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
     }
   };
 
-  const program = buildProgram(run);
+  const runDlq: DlqRunner = async (command, body) => {
+    const { db, json, schema, amqp, amqpPrefix } = command.optsWithGlobals<
+      GlobalOptions & { amqp?: string; amqpPrefix?: string }
+    >();
+    let root = command;
+    while (root.parent) root = root.parent;
+    const opened = await openDeadLetters(
+      parseDeadLetterTarget({
+        db,
+        dbGiven: root.getOptionValueSource('db') === 'cli',
+        ...(schema === undefined ? {} : { schema }),
+        ...(amqp === undefined ? {} : { amqp }),
+        ...(amqpPrefix === undefined ? {} : { amqpPrefix }),
+      }),
+    );
+    try {
+      await body({ store: opened.store, json: json === true, write, note });
+    } finally {
+      await opened.close();
+    }
+  };
+
+  const program = buildProgram(run, runDlq);
   try {
     await program.parseAsync([...argv]);
     return ExitCode.Ok;
@@ -50,10 +74,10 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   }
 }
 
-function buildProgram(run: CommandRunner): Command {
+function buildProgram(run: CommandRunner, runDlq: DlqRunner): Command {
   const program = new Command('causeway')
     .description(
-      'Inspect a Causeway event store: streams, events, live tail; run and rebuild projections.',
+      'Inspect a Causeway event store: streams, events, live tail; run and rebuild projections; list, retry and purge dead letters.',
     )
     .version(packageVersion())
     .addOption(
@@ -80,6 +104,7 @@ function buildProgram(run: CommandRunner): Command {
   registerStreamsCommands(program, run);
   registerEventsCommands(program, run);
   registerProjectionsCommands(program, run);
+  registerDlqCommands(program, runDlq);
   return program;
 }
 

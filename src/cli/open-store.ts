@@ -240,7 +240,7 @@ function isMissingSchema(error: unknown): boolean {
 }
 
 /** The drivers are optional peer dependencies: say which one to install. */
-async function importAdapter<T>(load: () => Promise<T>, driver: string): Promise<T> {
+export async function importAdapter<T>(load: () => Promise<T>, driver: string): Promise<T> {
   try {
     return await load();
   } catch (error) {

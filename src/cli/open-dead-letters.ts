@@ -1,0 +1,163 @@
+import { existsSync } from 'node:fs';
+import { StoreUnavailableError } from '../core/errors.js';
+import type { DeadLetterStore } from '../messaging/dead-letters.js';
+import { CliError, ExitCode } from './errors.js';
+import { importAdapter, parseDbTarget, type DbTarget } from './open-store.js';
+
+/** Where `causeway dlq` finds dead letters: a SQL transport's table or a RabbitMQ broker. */
+export type DeadLetterTarget = DbTarget | { kind: 'rabbitmq'; url: string; prefix?: string };
+
+/** An open dead-letter store, and how to let go of everything opened for it. */
+export interface OpenedDeadLetters {
+  store: DeadLetterStore;
+  close(): Promise<void>;
+}
+
+/** A mistyped host should fail in seconds, not after the operating system's TCP timeout. */
+const PG_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens the dead letters behind `target`, importing only the adapter it needs. Nothing is
+ * created: a file, schema or table that is not there is reported, not made.
+ */
+export async function openDeadLetters(target: DeadLetterTarget): Promise<OpenedDeadLetters> {
+  if (target.kind === 'sqlite') return openSqlite(target);
+  if (target.kind === 'postgres') return openPostgres(target);
+  return openRabbitMq(target);
+}
+
+const NO_TABLE_HINT =
+  'check --db; the SQLite and PostgreSQL transports create the table when they first start';
+
+async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<OpenedDeadLetters> {
+  if (!existsSync(target.filename)) {
+    throw new CliError(
+      `database file ${target.filename} does not exist`,
+      'pass --db <sqlite-file | postgres-url> (the transport’s database), or --amqp <url>',
+    );
+  }
+  const [{ SqliteDeadLetterStore }, { default: Database }] = await Promise.all([
+    importAdapter(() => import('../adapters/sqlite/index.js'), 'better-sqlite3'),
+    importAdapter(() => import('better-sqlite3'), 'better-sqlite3'),
+  ]);
+  let db: InstanceType<typeof Database>;
+  try {
+    db = new Database(target.filename, { fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    const table = db
+      .prepare(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'causeway_dead_letters'",
+      )
+      .get();
+    if (table === undefined) {
+      db.close();
+      throw new CliError(
+        `no Causeway transport in ${target.filename} (its causeway_dead_letters table is missing)`,
+        NO_TABLE_HINT,
+      );
+    }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(
+      `cannot open ${target.filename}: ${(error as Error).message}`,
+      undefined,
+      ExitCode.RuntimeError,
+      {
+        cause: error,
+      },
+    );
+  }
+  return {
+    store: new SqliteDeadLetterStore(db),
+    close: async () => void db.close(),
+  };
+}
+
+async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<OpenedDeadLetters> {
+  const [{ PostgresDeadLetterStore }, { default: pg }] = await Promise.all([
+    importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
+    importAdapter(() => import('pg'), 'pg'),
+  ]);
+  const pool = new pg.Pool({
+    connectionString: target.connectionString,
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    max: 2,
+  });
+  // An idle connection that breaks emits 'error' on the pool; unhandled, it would crash us.
+  pool.on('error', () => undefined);
+  const schema = target.schema ?? 'public';
+  try {
+    const { rows } = await pool.query<{ found: string | null }>(
+      'SELECT to_regclass(format($1::text, $2::text)) AS found',
+      ['%I.causeway_dead_letters', schema],
+    );
+    if (rows[0]?.found == null) {
+      throw new CliError(
+        `no Causeway transport in ${target.address}, schema "${schema}" (its causeway_dead_letters table is missing)`,
+        `${NO_TABLE_HINT}; --schema names the schema`,
+      );
+    }
+    const store = new PostgresDeadLetterStore(pool, { schema, address: target.address });
+    return { store, close: () => pool.end() };
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    if (error instanceof CliError) throw error;
+    throw new StoreUnavailableError(target.address, { cause: error });
+  }
+}
+
+async function openRabbitMq(
+  target: DeadLetterTarget & { kind: 'rabbitmq' },
+): Promise<OpenedDeadLetters> {
+  const { RabbitMqTransportDriver } = await importAdapter(
+    () => import('../adapters/rabbitmq/index.js'),
+    'amqplib',
+  );
+  const driver = await RabbitMqTransportDriver.connect({
+    url: target.url,
+    ...(target.prefix === undefined ? {} : { prefix: target.prefix }),
+  });
+  return { store: driver.deadLetterStore, close: () => driver.close() };
+}
+
+export interface DeadLetterFlags {
+  db: string;
+  /** Whether --db was given on the command line (not just its default or CAUSEWAY_DB). */
+  dbGiven: boolean;
+  schema?: string;
+  amqp?: string;
+  amqpPrefix?: string;
+}
+
+/** `--amqp` picks RabbitMQ; otherwise `--db` picks SQLite or PostgreSQL, as for every command. */
+export function parseDeadLetterTarget(flags: DeadLetterFlags): DeadLetterTarget {
+  if (flags.amqp === undefined) {
+    if (flags.amqpPrefix !== undefined) {
+      throw new CliError(
+        '--amqp-prefix only applies with --amqp',
+        'pass --amqp <url>, or drop --amqp-prefix',
+        ExitCode.UsageError,
+      );
+    }
+    return parseDbTarget(flags.db, flags.schema);
+  }
+  if (flags.dbGiven || flags.schema !== undefined) {
+    throw new CliError(
+      '--amqp and --db/--schema name two different places for dead letters',
+      'pass either --amqp <url> (RabbitMQ) or --db <sqlite-file | postgres-url>',
+      ExitCode.UsageError,
+    );
+  }
+  if (!/^amqps?:\/\//i.test(flags.amqp)) {
+    throw new CliError(
+      `--amqp: "${flags.amqp.replace(/\/\/[^@/]*@/, '//***@')}" is not an AMQP URL`,
+      'expected amqp://user:password@host:port',
+      ExitCode.UsageError,
+    );
+  }
+  return {
+    kind: 'rabbitmq',
+    url: flags.amqp,
+    ...(flags.amqpPrefix === undefined ? {} : { prefix: flags.amqpPrefix }),
+  };
+}
