@@ -170,3 +170,30 @@ function isStatementError(error: unknown): boolean {
     !isUnavailable(error)
   );
 }
+
+/**
+ * Runs `work` in one transaction on a checked-out client: COMMIT on success, ROLLBACK on any
+ * error. A client whose ROLLBACK fails (the connection is gone) is destroyed, never reused.
+ */
+export async function withTransaction<T>(
+  pool: Pool,
+  work: (client: PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  const guard = guardCheckedOut(client);
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((e: unknown) => {
+      broken = e instanceof Error ? e : new Error(String(e));
+    });
+    throw error;
+  } finally {
+    guard.detach();
+    client.release(broken ?? guard.error());
+  }
+}

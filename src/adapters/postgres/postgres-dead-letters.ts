@@ -2,7 +2,7 @@ import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { StoreClosedError } from '../../core/errors.js';
 import type { DeadLetter, DeadLetterQuery, DeadLetterStore } from '../../messaging/dead-letters.js';
 import { HEADER_PREFIX, parseFailure } from '../sql/queue-consumer.js';
-import { guardCheckedOut, runQuery, toStoreError } from './postgres-connection.js';
+import { runQuery, toStoreError, withTransaction } from './postgres-connection.js';
 import { schemaIdentity } from './postgres-identity.js';
 import type { DeadLetterRecord } from './postgres-transport-sql.js';
 
@@ -178,26 +178,8 @@ export class PostgresDeadLetterStore implements DeadLetterStore {
     return this.#run(() => runQuery<R>(this.pool, { text, values }));
   }
 
-  async #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    return this.#run(async () => {
-      const client = await this.pool.connect();
-      const guard = guardCheckedOut(client);
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch((e: unknown) => {
-          broken = e instanceof Error ? e : new Error(String(e));
-        });
-        throw error;
-      } finally {
-        guard.detach();
-        client.release(broken ?? guard.error());
-      }
-    });
+  #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.#run(() => withTransaction(this.pool, work));
   }
 
   async #run<T>(work: () => Promise<T>): Promise<T> {

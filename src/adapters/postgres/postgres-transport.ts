@@ -19,10 +19,10 @@ import {
   type SqlDeadLetter,
 } from '../sql/queue-consumer.js';
 import {
-  guardCheckedOut,
   openConnection,
   runQuery,
   toStoreError,
+  withTransaction,
   type PostgresConnection,
   type PostgresConnectionOptions,
 } from './postgres-connection.js';
@@ -280,27 +280,8 @@ export class PostgresTransportDriver implements TransportDriver {
     );
   }
 
-  async #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    return this.#run(async () => {
-      const client = await this.#connection.pool.connect();
-      const guard = guardCheckedOut(client);
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch((e: unknown) => {
-          // The connection is gone: never hand it back to the pool.
-          broken = e instanceof Error ? e : new Error(String(e));
-        });
-        throw error;
-      } finally {
-        guard.detach();
-        client.release(broken ?? guard.error());
-      }
-    });
+  #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.#run(() => withTransaction(this.#connection.pool, work));
   }
 
   async #run<T>(work: () => Promise<T>): Promise<T> {
