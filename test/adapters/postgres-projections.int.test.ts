@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawnRunner } from './fixtures/spawn-runner.js';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -555,42 +552,10 @@ async function takeOver(
 
 /** The runner fixture in a child process; `reached` resolves once it has committed `position`. */
 function startRunner(schema: string, owner: string, leaseTtlMs: number, batchSize: number) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./fixtures/postgres-projection-runner.ts', import.meta.url)),
-      url,
-      schema,
-      owner,
-      String(leaseTtlMs),
-      String(batchSize),
-    ],
-    { cwd: resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] },
+  return spawnRunner(
+    'postgres-projection-runner.ts',
+    [url, schema, owner, String(leaseTtlMs), String(batchSize)],
+    owner,
+    30_000,
   );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  const lines = createInterface({ input: child.stdout });
-  const reached = (position: number) =>
-    new Promise<void>((resolveReached, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${owner} did not reach ${position} in time: ${stderr}`)),
-        30_000,
-      );
-      const onLine = (line: string) => {
-        if ((JSON.parse(line) as { position: number }).position < position) return;
-        clearTimeout(timer);
-        lines.off('line', onLine);
-        resolveReached();
-      };
-      lines.on('line', onLine);
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`${owner} exited early: ${stderr}`));
-      });
-    });
-  return Object.assign(child, { reached, exited });
 }

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnRunner } from './fixtures/spawn-runner.js';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -516,41 +515,10 @@ describe('SQLite projections across processes', () => {
 
 /** The runner fixture in a child process; `reached` resolves once it has committed `position`. */
 function startRunner(filename: string, owner: string, leaseTtlMs: number, batchSize: number) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./fixtures/sqlite-projection-runner.ts', import.meta.url)),
-      filename,
-      owner,
-      String(leaseTtlMs),
-      String(batchSize),
-    ],
-    { cwd: resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] },
+  return spawnRunner(
+    'sqlite-projection-runner.ts',
+    [filename, owner, String(leaseTtlMs), String(batchSize)],
+    owner,
+    20_000,
   );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  const lines = createInterface({ input: child.stdout });
-  const reached = (position: number) =>
-    new Promise<void>((resolveReached, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${owner} did not reach ${position} in time: ${stderr}`)),
-        20_000,
-      );
-      const onLine = (line: string) => {
-        if ((JSON.parse(line) as { position: number }).position < position) return;
-        clearTimeout(timer);
-        lines.off('line', onLine);
-        resolveReached();
-      };
-      lines.on('line', onLine);
-      void exited.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`${owner} exited early: ${stderr}`));
-      });
-    });
-  return Object.assign(child, { reached, exited });
 }
