@@ -16,7 +16,7 @@ module.exports = {
       comment: 'Drivers are optional peer dependencies: only adapters may import them.',
       from: { path: kernel },
       to: {
-        path: 'node_modules/(better-sqlite3|pg|pg-[a-z-]+|amqplib|@nats-io/[^/]+|@platformatic/kafka|redis|ws)/',
+        path: 'node_modules/(better-sqlite3|pg|pg-[a-z-]+|amqplib|@nats-io/[^/]+|@platformatic/kafka|redis|@redis/[^/]+|@aws-sdk/[^/]+|ws)/',
       },
     },
     {
@@ -28,9 +28,16 @@ module.exports = {
     {
       name: 'adapters-stay-apart',
       severity: 'error',
-      comment: 'One adapter never reaches into another adapter.',
-      from: { path: '^src/adapters/([^/]+)/' },
+      comment:
+        'One adapter never reaches into another adapter (SNS fans out to SQS queues, so it may use the SQS adapter).',
+      from: { path: '^src/adapters/([^/]+)/', pathNot: '^src/adapters/sns/' },
       to: { path: '^src/adapters/', pathNot: '^src/adapters/($1|sql)/' },
+    },
+    {
+      name: 'sns-uses-only-sqs',
+      severity: 'error',
+      from: { path: '^src/adapters/sns/' },
+      to: { path: '^src/adapters/', pathNot: '^src/adapters/(sns|sqs|sql)/' },
     },
   ],
   options: {
