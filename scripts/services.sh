@@ -8,7 +8,7 @@
 #   scripts/services.sh env                   print `export CAUSEWAY_*=...` lines for the addresses in use
 #   scripts/services.sh kafka-topics ARGS...  run Kafka's TopicCommand against the local broker jars
 #
-# Services: postgres redis rabbitmq nats kafka moto (default: all, or $SERVICES="postgres redis").
+# Services: postgres redis rabbitmq nats kafka moto pulsar (default: all, or $SERVICES="postgres redis").
 # Everything listens on 127.0.0.1 only:
 #   postgres  postgres://postgres:postgres@127.0.0.1:5432/causeway   Debian cluster <ver>/main (apt: postgresql)
 #   redis     redis://127.0.0.1:6379                                 apt: redis-server
@@ -16,17 +16,20 @@
 #   nats      nats://127.0.0.1:4222 (JetStream, monitor :8222)       apt: nats-server
 #   kafka     127.0.0.1:9092 (KRaft controller :9093)                Maven Central jars, Java 17
 #   moto      http://127.0.0.1:4566 (SQS/SNS)                        PyPI moto in .services/moto-venv
+#   pulsar    http://127.0.0.1:8080 (admin + ws://…/ws/v2, binary :6650)  Maven Central jars, Java 17
 #
 # If CAUSEWAY_PG_URL / CAUSEWAY_REDIS_URL / CAUSEWAY_AMQP_URL / CAUSEWAY_NATS_URL /
-# CAUSEWAY_KAFKA_BROKERS / CAUSEWAY_SQS_ENDPOINT is set, that service is not provisioned:
+# CAUSEWAY_KAFKA_BROKERS / CAUSEWAY_SQS_ENDPOINT / CAUSEWAY_PULSAR_URL is set, that service is not provisioned:
 # `up` and `status` only check the given address.
 #
 # Project-local state lives in .services/ (git-ignored): logs/, run/ (pid files and
-# "started by us" markers), redis/, nats/, kafka/ (jars + KRaft data), moto-venv/.
+# "started by us" markers), redis/, nats/, kafka/ (jars + KRaft data), moto-venv/,
+# pulsar/ (lib/ jars, conf/, data/ with the RocksDB metadata and the in-process bookie).
 # PostgreSQL and RabbitMQ drop privileges to their own users, so their data stays in
 # the Debian locations (/var/lib/postgresql, /var/lib/rabbitmq; logs in /var/log/...).
 #
 # Tunables: CAUSEWAY_KAFKA_VERSION (default 4.1.1), CAUSEWAY_MOTO_VERSION (5.2.5),
+# CAUSEWAY_PULSAR_VERSION (4.0.7), PULSAR_MEM (heap and direct memory of the standalone JVM),
 # CAUSEWAY_SERVICES_TIMEOUT (seconds to wait for each service, default 120),
 # CAUSEWAY_RABBITMQ_MANAGEMENT=0 to skip the management plugin, KAFKA_HEAP_OPTS.
 set -euo pipefail
@@ -38,7 +41,7 @@ STATE=$ROOT/.services
 RUN=$STATE/run
 LOGS=$STATE/logs
 
-ALL_SERVICES=(postgres redis rabbitmq nats kafka moto)
+ALL_SERVICES=(postgres redis rabbitmq nats kafka moto pulsar)
 
 DEFAULT_PG_URL=postgres://postgres:postgres@127.0.0.1:5432/causeway
 DEFAULT_REDIS_URL=redis://127.0.0.1:6379
@@ -46,9 +49,14 @@ DEFAULT_AMQP_URL=amqp://guest:guest@127.0.0.1:5672
 DEFAULT_NATS_URL=nats://127.0.0.1:4222
 DEFAULT_KAFKA_BROKERS=127.0.0.1:9092
 DEFAULT_SQS_ENDPOINT=http://127.0.0.1:4566
+# Pulsar's web service: admin REST and the WebSocket API (ws://127.0.0.1:8080/ws/v2/...)
+DEFAULT_PULSAR_URL=http://127.0.0.1:8080
 
 KAFKA_VERSION=${CAUSEWAY_KAFKA_VERSION:-4.1.1}
 MOTO_VERSION=${CAUSEWAY_MOTO_VERSION:-5.2.5}
+# 4.0 is Pulsar's LTS line on Java 17; the registry here serves 4.0.7 with every module
+# (4.0.8's jetcd-core-shaded is missing, 4.2+ needs Java 21).
+PULSAR_VERSION=${CAUSEWAY_PULSAR_VERSION:-4.0.7}
 # moto[server] drags in ~60 packages (cfn-lint, sympy, docker, ...); SQS/SNS need only these.
 MOTO_PKGS=("moto[sqs,sns]==$MOTO_VERSION" flask flask-cors)
 MOTO_SPEC="${MOTO_PKGS[*]}"
@@ -56,6 +64,8 @@ WAIT_TIMEOUT=${CAUSEWAY_SERVICES_TIMEOUT:-120}
 RABBITMQ_MANAGEMENT=${CAUSEWAY_RABBITMQ_MANAGEMENT:-1}
 RABBITMQ_NODE=rabbit@localhost
 : "${KAFKA_HEAP_OPTS:=-Xms256m -Xmx1g}"
+# broker + bookie in one JVM; the bookie's write/read caches and Netty live in direct memory
+: "${PULSAR_MEM:=-Xms256m -Xmx768m -XX:MaxDirectMemorySize=512m}"
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -75,6 +85,7 @@ env_var_of() {
     nats) echo CAUSEWAY_NATS_URL ;;
     kafka) echo CAUSEWAY_KAFKA_BROKERS ;;
     moto) echo CAUSEWAY_SQS_ENDPOINT ;;
+    pulsar) echo CAUSEWAY_PULSAR_URL ;;
   esac
 }
 
@@ -86,6 +97,7 @@ default_addr_of() {
     nats) echo "$DEFAULT_NATS_URL" ;;
     kafka) echo "$DEFAULT_KAFKA_BROKERS" ;;
     moto) echo "$DEFAULT_SQS_ENDPOINT" ;;
+    pulsar) echo "$DEFAULT_PULSAR_URL" ;;
   esac
 }
 
@@ -105,6 +117,7 @@ canon_service() {
     nats | jetstream) echo nats ;;
     kafka) echo kafka ;;
     moto | sqs | sns) echo moto ;;
+    pulsar) echo pulsar ;;
     *) die "unknown service '$1' (known: ${ALL_SERVICES[*]})" ;;
   esac
 }
@@ -248,7 +261,7 @@ missing_packages() {
       redis) command -v redis-server >/dev/null && command -v redis-cli >/dev/null || pkgs+=(redis-server redis-tools) ;;
       rabbitmq) [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || pkgs+=(rabbitmq-server) ;;
       nats) command -v nats-server >/dev/null || pkgs+=(nats-server) ;;
-      kafka)
+      kafka | pulsar)
         command -v java >/dev/null || pkgs+=(openjdk-17-jre-headless)
         command -v mvn >/dev/null || pkgs+=(maven)
         ;;
@@ -576,11 +589,104 @@ up_moto() {
   wait_for moto "$RUN/moto.pid"
 }
 
+# ----------------------------------------------------------------------------- pulsar
+
+PULSAR_DIR=$STATE/pulsar
+
+pulsar_fetch() {
+  local lib=$PULSAR_DIR/lib
+  [[ -f $lib/.version && $(cat "$lib/.version") == "$PULSAR_VERSION" ]] && return 0
+  log "pulsar: fetching org.apache.pulsar:pulsar-broker:$PULSAR_VERSION from Maven Central (log: $LOGS/pulsar-fetch.log)..."
+  rm -rf "$lib.tmp"
+  mvn -B -s "$HELPERS/pulsar/settings.xml" -f "$HELPERS/pulsar/pom.xml" -Dpulsar.version="$PULSAR_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib.tmp" \
+    >"$LOGS/pulsar-fetch.log" 2>&1 || fail_log pulsar-fetch "mvn dependency:copy-dependencies failed"
+  echo "$PULSAR_VERSION" >"$lib.tmp/.version"
+  rm -rf "$lib"
+  mv "$lib.tmp" "$lib"
+}
+
+pulsar_configure() {
+  mkdir -p "$PULSAR_DIR/conf" "$PULSAR_DIR/data"
+  # One file configures both the broker (ServiceConfiguration) and the in-process bookie
+  # (BookKeeper ServerConfiguration): standalone loads it twice.
+  cat >"$PULSAR_DIR/conf/standalone.conf" <<EOF
+# generated by scripts/services.sh - single-node Pulsar for tests: broker, bookie and
+# WebSocket service in one JVM, metadata in RocksDB (no ZooKeeper), loopback only
+clusterName=standalone
+bindAddress=127.0.0.1
+advertisedAddress=127.0.0.1
+brokerServicePort=6650
+webServicePort=8080
+webSocketServiceEnabled=true
+functionsWorkerEnabled=false
+transactionCoordinatorEnabled=false
+allowAutoTopicCreation=true
+allowAutoTopicCreationType=non-partitioned
+# tests create many short-lived topics and delete them in their cleanup
+brokerDeleteInactiveTopicsEnabled=false
+managedLedgerDefaultEnsembleSize=1
+managedLedgerDefaultWriteQuorum=1
+managedLedgerDefaultAckQuorum=1
+managedLedgerCacheSizeMB=64
+# delayed delivery (retries use deliverAfter) is checked every 100 ms instead of every second
+delayedDeliveryTickTimeMillis=100
+brokerShutdownTimeoutMs=10000
+narExtractionDirectory=$PULSAR_DIR/data/nar
+# bookie: loopback only, on a fixed port - its address is its identity in the ledger
+# metadata, so a bookie on a new port after a restart could not read its own ledgers
+# (standalone honours --bookkeeper-port only with allowEphemeralPorts=true)
+listeningInterface=lo
+allowLoopback=true
+allowEphemeralPorts=true
+httpServerEnabled=false
+journalSyncData=false
+dbStorage_writeCacheMaxSizeMb=32
+dbStorage_readAheadCacheMaxSizeMb=32
+dbStorage_rocksDB_blockCacheSize=16777216
+EOF
+  cat >"$PULSAR_DIR/conf/log4j2.properties" <<'EOF'
+status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c{1})%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = OUT
+EOF
+}
+
+up_pulsar() {
+  if pid_alive "$RUN/pulsar.pid"; then wait_for pulsar "$RUN/pulsar.pid"; return; fi
+  ports_free pulsar 8080 6650 3181
+  pulsar_fetch
+  pulsar_configure
+  local mem
+  read -r -a mem <<<"$PULSAR_MEM"
+  log "pulsar: starting standalone $PULSAR_VERSION (Java $(java -version 2>&1 | awk -F'"' 'NR==1{print $2}'))..."
+  # The --add-opens are those of Pulsar's own bin/pulsar for Java 17 (Netty, load reports).
+  # Relative paths in the broker's defaults (interceptors, offloaders) resolve under data/.
+  spawn pulsar env -C "$PULSAR_DIR/data" java "${mem[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true -Dio.netty.tryReflectionSetAccessible=true \
+    -Dpulsar.allocator.exit_on_oom=true \
+    --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.io=ALL-UNNAMED \
+    --add-opens java.base/java.util=ALL-UNNAMED --add-opens java.base/sun.net=ALL-UNNAMED \
+    --add-opens java.base/jdk.internal.loader=ALL-UNNAMED \
+    --add-opens java.base/jdk.internal.platform=ALL-UNNAMED \
+    --add-opens java.management/sun.management=ALL-UNNAMED \
+    --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED \
+    "-Dlog4j2.configurationFile=file:$PULSAR_DIR/conf/log4j2.properties" -cp "$PULSAR_DIR/lib/*" \
+    org.apache.pulsar.PulsarStandaloneStarter --config "$PULSAR_DIR/conf/standalone.conf" \
+    --no-functions-worker --no-stream-storage --advertised-address 127.0.0.1 --bookkeeper-port 3181 \
+    --metadata-dir "$PULSAR_DIR/data/metadata" --bookkeeper-dir "$PULSAR_DIR/data/bookkeeper"
+  wait_for pulsar "$RUN/pulsar.pid"
+}
+
 # ----------------------------------------------------------------------------- generic stop
 
 # port a locally provisioned service listens on (for down --force)
 port_of() {
-  case $1 in redis) echo 6379 ;; nats) echo 4222 ;; kafka) echo 9092 ;; moto) echo 4566 ;; esac
+  case $1 in redis) echo 6379 ;; nats) echo 4222 ;; kafka) echo 9092 ;; moto) echo 4566 ;; pulsar) echo 8080 ;; esac
 }
 
 stop_pidfile() { # stop_pidfile SVC FORCE
@@ -602,7 +708,7 @@ stop_pidfile() { # stop_pidfile SVC FORCE
   fi
   log "$svc: stopping (pid ${pids[*]})..."
   kill -TERM "${pids[@]}" 2>/dev/null || true
-  for i in $(seq 1 60); do # Kafka's controlled shutdown takes a few seconds
+  for i in $(seq 1 60); do # Kafka's controlled shutdown and Pulsar's take a few seconds
     kill -0 "${pids[@]}" 2>/dev/null || break
     sleep 0.5
   done
@@ -659,10 +765,10 @@ cmd_up() {
   fi
 
   pkgs=$(missing_packages "${todo[@]}")
-  # Kafka and moto do not need apt unless their toolchain is missing: start them right away
+  # Kafka, Pulsar and moto do not need apt unless their toolchain is missing: start them right away
   for s in "${todo[@]}"; do
     case $s in
-      kafka | moto)
+      kafka | moto | pulsar)
         if [[ -z $pkgs || -z $(missing_packages "$s") ]]; then
           up_"$s" &
           pids+=($!) names+=("$s")
@@ -736,6 +842,7 @@ version_note() { # extra words for the status line
         v="moto $(cat "$MOTO_VENV/.moto-version") ($v)"
       fi
       ;;
+    pulsar) is_external pulsar || v="$v, standalone" ;;
   esac
   echo "$v"
 }

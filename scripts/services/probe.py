@@ -7,11 +7,14 @@ usage: probe.py SERVICE ADDRESS
   nats     nats://host:port                       (reads the INFO line; requires JetStream)
   kafka    host:port[,host:port...]               (ApiVersions v0 round trip)
   moto     http://host:port                       (SQS ListQueues + SNS ListTopics, SigV4-scoped)
+  pulsar   http://host:port (web service)           (admin version + a WebSocket producer handshake)
 
 Prints a short version/description and exits 0 when the service answers,
 prints a reason to stderr and exits 1 otherwise.
 """
+import base64
 import json
+import os
 import socket
 import struct
 import sys
@@ -203,12 +206,34 @@ def probe_moto(url):
     return server or "SQS+SNS ok"
 
 
+def probe_pulsar(url):
+    u = split(url, "http")
+    host, port = u.hostname or "127.0.0.1", u.port or 8080
+    base = "%s://%s:%d" % ("https" if u.scheme in ("https", "wss") else "http", host, port)
+    with urllib.request.urlopen(base + "/admin/v2/brokers/version", timeout=TIMEOUT) as r:
+        version = r.read().decode(errors="replace").strip().strip('"')
+    # The broker answers REST before standalone has created public/default, and the
+    # WebSocket service is what Causeway talks to: ready means a producer handshake
+    # succeeds there. A non-persistent topic keeps the probe from storing anything.
+    path = "/ws/v2/producer/non-persistent/public/default/causeway-services-probe"
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, host, port, key))
+    with connect(host, port) as s:
+        s.sendall(request.encode())
+        status = recv_line(s).decode(errors="replace")
+    if " 101 " not in status + " ":
+        raise RuntimeError("WebSocket producer handshake answered %r" % status)
+    return "%s (WebSocket on)" % version
+
+
 PROBES = {
     "redis": probe_redis,
     "rabbitmq": probe_rabbitmq,
     "nats": probe_nats,
     "kafka": probe_kafka,
     "moto": probe_moto,
+    "pulsar": probe_pulsar,
 }
 
 
