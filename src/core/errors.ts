@@ -239,6 +239,24 @@ export class StoreNotInitializedError extends CausewayError {
   }
 }
 
+/**
+ * A broker refused to create a stream, queue, topic or consumer as configured, or cannot run
+ * the transport at all (too old, a key of another type in the way). Each broker adapter
+ * subclasses it; `resource` names what was being set up and `cause` is the broker's answer.
+ */
+export class TransportSetupError extends CausewayError {
+  constructor(
+    readonly resource: string,
+    message: string,
+    options: CausewayErrorOptions = {},
+  ) {
+    super('TRANSPORT_SETUP', message, options);
+  }
+  override toJSON() {
+    return { ...super.toJSON(), resource: this.resource };
+  }
+}
+
 export class StoreClosedError extends CausewayError {
   constructor() {
     super('STORE_CLOSED', 'The store was closed; create a new one to keep working.');

@@ -135,3 +135,57 @@ export function matchesQuery(
   }
   return true;
 }
+
+/**
+ * Orders letters oldest first (ties by `compareIds`) and applies `after` and `limit`: the
+ * listing of stores that read a destination's letters whole (broker streams).
+ */
+export function pageDeadLetters(
+  letters: DeadLetter[],
+  query: Pick<DeadLetterQuery, 'after' | 'limit'>,
+  compareIds: (a: string, b: string) => number,
+): DeadLetter[] {
+  letters.sort(
+    (a, b) => a.deadLetteredAt.getTime() - b.deadLetteredAt.getTime() || compareIds(a.id, b.id),
+  );
+  const start = query.after === undefined ? 0 : letters.findIndex((l) => l.id === query.after) + 1;
+  return letters.slice(start, query.limit === undefined ? undefined : start + query.limit);
+}
+
+/** Reads a `FailureInfo` stored as JSON back, with its dates. */
+export function failureFromJson(json: string): FailureInfo {
+  const parsed = JSON.parse(json) as Omit<FailureInfo, 'firstFailureAt' | 'lastFailureAt'> & {
+    firstFailureAt: string;
+    lastFailureAt: string;
+  };
+  return {
+    ...parsed,
+    firstFailureAt: new Date(parsed.firstFailureAt),
+    lastFailureAt: new Date(parsed.lastFailureAt),
+  };
+}
+
+/**
+ * The failure of a message redelivered past a broker's limit without ever being settled: its
+ * handler crashes the process (or outlives the broker's lease) every time, so no retry policy
+ * ever saw it fail.
+ */
+export function redeliveryLimitFailure(
+  delivery: { attempt: number; firstFailureAt: Date | undefined },
+  destination: string,
+  group: string,
+  why: string,
+): FailureInfo {
+  const now = new Date();
+  return {
+    reason: 'max_attempts',
+    errorClass: 'MaxDeliveriesExceeded',
+    errorMessage: `Delivered ${delivery.attempt} times without being settled (${why})`,
+    errorStack: undefined,
+    attempts: delivery.attempt,
+    firstFailureAt: delivery.firstFailureAt ?? now,
+    lastFailureAt: now,
+    destination,
+    group,
+  };
+}

@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import {
   matchesQuery,
+  pageDeadLetters,
   type DeadLetter,
   type DeadLetterQuery,
   type DeadLetterStore,
@@ -36,12 +37,7 @@ export class NatsDeadLetterStore implements DeadLetterStore {
     const letters: DeadLetter[] = [];
     for (const stream of await this.#streams(query.destination))
       letters.push(...(await this.#read(stream)).filter((l) => matchesQuery(l, query)));
-    letters.sort(
-      (a, b) => a.deadLetteredAt.getTime() - b.deadLetteredAt.getTime() || compareIds(a.id, b.id),
-    );
-    const start =
-      query.after === undefined ? 0 : letters.findIndex((l) => l.id === query.after) + 1;
-    return letters.slice(start, query.limit === undefined ? undefined : start + query.limit);
+    return pageDeadLetters(letters, query, compareIds);
   }
 
   async get(id: string): Promise<DeadLetter | undefined> {

@@ -1,6 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import { failureFromJson } from '../../messaging/dead-letters.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import type { FailureRecord, NatsFailureState } from './nats-failure-state.js';
@@ -145,14 +146,5 @@ export function toNatsHeaders(source: Readonly<Record<string, string>>): MsgHdrs
 
 /** Reads a dead letter's failure header back, with its dates. */
 export function parseFailure(value: string | undefined): FailureInfo | undefined {
-  if (value === undefined) return undefined;
-  const parsed = JSON.parse(value) as Omit<FailureInfo, 'firstFailureAt' | 'lastFailureAt'> & {
-    firstFailureAt: string;
-    lastFailureAt: string;
-  };
-  return {
-    ...parsed,
-    firstFailureAt: new Date(parsed.firstFailureAt),
-    lastFailureAt: new Date(parsed.lastFailureAt),
-  };
+  return value === undefined ? undefined : failureFromJson(value);
 }

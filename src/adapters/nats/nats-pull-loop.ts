@@ -1,5 +1,6 @@
 import type { Consumer as JsConsumer, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { redeliveryLimitFailure } from '../../messaging/dead-letters.js';
 import type { Delivery } from '../../messaging/transport.js';
 import { RETRY_GROUP_HEADER } from './nats-dead-letters.js';
 
@@ -114,19 +115,10 @@ export class NatsPullLoop {
     }
     if (this.#stopping) return void delivery.release().catch(this.settings.onError);
     if (delivery.attempt > this.settings.maxDeliveries) {
-      const now = new Date();
+      const { destination, group } = this.settings;
+      const why = 'the handler crashed or outlived the ack wait';
       return void delivery
-        .deadLetter({
-          reason: 'max_attempts',
-          errorClass: 'MaxDeliveriesExceeded',
-          errorMessage: `Delivered ${delivery.attempt} times without being settled (the handler crashed or outlived the ack wait)`,
-          errorStack: undefined,
-          attempts: delivery.attempt,
-          firstFailureAt: delivery.firstFailureAt ?? now,
-          lastFailureAt: now,
-          destination: this.settings.destination,
-          group: this.settings.group,
-        })
+        .deadLetter(redeliveryLimitFailure(delivery, destination, group, why))
         .catch(this.settings.onError);
     }
     this.onDelivery(delivery);

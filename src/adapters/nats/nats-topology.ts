@@ -8,21 +8,10 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { CausewayError, type CausewayErrorOptions } from '../../core/errors.js';
+import { TransportSetupError } from '../../core/errors.js';
 
 /** A stream or consumer could not be created as configured; `cause` is the server's answer. */
-export class NatsTopologyError extends CausewayError {
-  constructor(
-    readonly resource: string,
-    message: string,
-    options: CausewayErrorOptions = {},
-  ) {
-    super('TRANSPORT_SETUP', message, options);
-  }
-  override toJSON() {
-    return { ...super.toJSON(), resource: this.resource };
-  }
-}
+export class NatsTopologyError extends TransportSetupError {}
 
 /**
  * Destination and group names allow `.`, which NATS reserves (subject token separator; not
