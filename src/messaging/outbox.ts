@@ -46,6 +46,8 @@ export interface OutboxRelayOptions {
   retry?: Partial<RetryPolicy>;
   /** Sent records are deleted once older than this. Default 1 hour. */
   keepSentMs?: number;
+  /** How often the relay deletes old sent records. Default 1 minute. */
+  cleanupIntervalMs?: number;
   onError?: (error: unknown) => void;
 }
 
@@ -60,6 +62,8 @@ export class OutboxRelay {
   readonly done: Promise<void>;
   readonly #abort = new AbortController();
   #wake: (() => void) | undefined;
+  /** A wake-up that arrived while the relay was busy: the next idle returns at once. */
+  #woken = false;
   #published = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {
@@ -74,7 +78,7 @@ export class OutboxRelay {
 
   async stop(): Promise<void> {
     this.#abort.abort();
-    this.#wake?.();
+    this.#signal();
     await this.done;
   }
 
@@ -89,7 +93,8 @@ export class OutboxRelay {
       ...this.options.retry,
     };
     const keepSentMs = this.options.keepSentMs ?? 3_600_000;
-    const unlisten = store.onWrite?.(() => this.#wake?.());
+    const cleanupIntervalMs = this.options.cleanupIntervalMs ?? 60_000;
+    const unlisten = store.onWrite?.(() => this.#signal());
     let failures = 0;
     let lastCleanup = 0;
     try {
@@ -99,7 +104,7 @@ export class OutboxRelay {
           claimed = await store.claim(this.owner, batchSize, leaseMs);
           if (claimed.length > 0) await this.#publish(driver, claimed);
           failures = 0;
-          if (Date.now() - lastCleanup > 60_000) {
+          if (Date.now() - lastCleanup >= cleanupIntervalMs) {
             lastCleanup = Date.now();
             await store.cleanup(new Date(Date.now() - keepSentMs));
           }
@@ -146,13 +151,24 @@ export class OutboxRelay {
     }
   }
 
+  #signal(): void {
+    if (this.#wake) this.#wake();
+    else this.#woken = true;
+  }
+
   #idle(ms: number): Promise<void> {
+    if (this.#woken || this.#abort.signal.aborted) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.#wake = undefined;
+        this.#woken = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.#wake = done;
     });
   }

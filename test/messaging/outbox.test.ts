@@ -8,6 +8,32 @@ import {
   type Message,
   type TransportDriver,
 } from 'causeway';
+import { outboxContract } from '../contracts/outbox.contract.js';
+
+/**
+ * The reference store under the contract. Everything in one process is "one transaction", so
+ * the harness stands in for one: writes wait in a buffer and reach the store on commit.
+ */
+outboxContract({
+  name: 'memory',
+  async create() {
+    const store = new MemoryOutboxStore();
+    return {
+      store,
+      async transaction(work) {
+        const buffered: [string, readonly Message[]][] = [];
+        const result = await work(async (destination, messages) => {
+          buffered.push([destination, messages]);
+        });
+        for (const [destination, messages] of buffered) store.write(destination, messages);
+        return result;
+      },
+      pending: async () => store.pending(),
+      async close() {},
+    };
+  },
+  async cleanup() {},
+});
 
 /** A broker that refuses the first `failures` publishes, as one restarting would. */
 function flaky(driver: TransportDriver, failures: number): TransportDriver {

@@ -20,7 +20,13 @@ export {
 } from './postgres-projection-store.js';
 export { isPostgresTransaction, PostgresTransaction } from './postgres-transaction.js';
 export { PostgresSnapshotStore } from './postgres-snapshot-store.js';
-export { type PostgresConnectionOptions } from './postgres-connection.js';
+export { type PostgresConnectionOptions, withTransaction } from './postgres-connection.js';
+export { type PostgresStoreOptions } from './postgres-store.js';
+export {
+  createPostgresOutboxStore,
+  PostgresOutboxStore,
+  type PostgresOutboxStoreOptions,
+} from './postgres-outbox.js';
 export { DEFAULT_SCHEMA, schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 export {
   assertPostgresSchema,

@@ -18,6 +18,7 @@
  */
 import { POSITION_BITS, type SchemaIdentity } from './postgres-identity.js';
 import { projectionStateV3 } from './postgres-projection-sql.js';
+import { messagingTablesV6 } from './postgres-messaging-sql.js';
 import { transportTablesV5 } from './postgres-transport-sql.js';
 
 export interface Migration {
@@ -33,6 +34,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, description: 'projection state', sql: projectionStateV3 },
   { version: 4, description: 'a tombstone removes the snapshot', sql: tombstoneForgetsSnapshotV4 },
   { version: 5, description: 'transport queue tables', sql: transportTablesV5 },
+  { version: 6, description: 'outbox, inbox, idempotency keys', sql: messagingTablesV6 },
 ];
 
 /**

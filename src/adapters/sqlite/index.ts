@@ -22,7 +22,13 @@ export {
   SCHEMA_VERSION,
   type SqliteDatabase,
 } from './sqlite-schema.js';
-export { isSqliteTransaction, runSerialized, SqliteTransaction } from './sqlite-transaction.js';
+export {
+  isSqliteTransaction,
+  runSerialized,
+  SqliteTransaction,
+  withTransaction,
+} from './sqlite-transaction.js';
+export { SqliteOutboxStore } from './sqlite-outbox.js';
 export { SqliteTransportDriver, type SqliteTransportOptions } from './sqlite-transport.js';
 export { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';

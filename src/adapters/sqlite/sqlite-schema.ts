@@ -117,6 +117,44 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX causeway_dead_letters_by_destination ON causeway_dead_letters (destination, id);
     `,
   },
+  {
+    version: 4,
+    // Outbox, inbox and idempotency keys. An outbox row is unsent while `sent_at` is NULL and
+    // claimed while `claimed_until` lies ahead; the partial indexes keep the relay's scans to
+    // the unsent rows. Times are epoch milliseconds.
+    sql: `
+      CREATE TABLE causeway_outbox (
+        sequence      INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination   TEXT NOT NULL,
+        message_id    TEXT NOT NULL,
+        partition_key TEXT,
+        headers       TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        available_at  INTEGER NOT NULL DEFAULT 0,
+        claimed_by    TEXT,
+        claimed_until INTEGER,
+        sent_at       INTEGER
+      );
+      CREATE INDEX causeway_outbox_unsent ON causeway_outbox (sequence) WHERE sent_at IS NULL;
+      CREATE INDEX causeway_outbox_sent ON causeway_outbox (sent_at) WHERE sent_at IS NOT NULL;
+      CREATE TABLE causeway_inbox (
+        group_name   TEXT NOT NULL,
+        message_id   TEXT NOT NULL,
+        processed_at INTEGER NOT NULL,
+        PRIMARY KEY (group_name, message_id)
+      );
+      CREATE INDEX causeway_inbox_by_time ON causeway_inbox (processed_at);
+      CREATE TABLE causeway_idempotency (
+        key              TEXT PRIMARY KEY,
+        status           TEXT NOT NULL CHECK (status IN ('claimed', 'completed')),
+        token            TEXT NOT NULL,
+        lease_expires_at INTEGER NOT NULL,
+        result           TEXT,
+        expires_at       INTEGER
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

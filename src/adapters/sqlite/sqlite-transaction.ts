@@ -244,3 +244,16 @@ function fileIdentity(filename: string): string {
 export async function runSerialized<T>(db: SqliteDatabase, work: () => T): Promise<T> {
   return gateFor(db).run(db, 'write', work);
 }
+
+/**
+ * Runs async `work` in one `BEGIN IMMEDIATE … COMMIT` on `db`, rolling back if it throws. The
+ * handle it receives is what the outbox's `write`, read-model sessions and your own
+ * statements (`transaction.database`) go through. Other tasks of this process wait for the
+ * commit instead of joining the transaction (see the gate above).
+ */
+export function withTransaction<T>(
+  db: SqliteDatabase,
+  work: (transaction: SqliteTransaction) => Promise<T>,
+): Promise<T> {
+  return gateFor(db).transaction(db, work);
+}

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { ClientBase } from 'pg';
+import { ValidationError } from '../../core/errors.js';
+import { decodeBinary, encodeBinary } from '../../messaging/binary-codec.js';
+import type { Message } from '../../messaging/message.js';
+import type { OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
+import { HEADER_PREFIX } from '../sql/queue-consumer.js';
+import { NotificationListener } from './postgres-listener.js';
+import { outboxStatements, type OutboxRow } from './postgres-messaging-sql.js';
+import { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
+import { isPostgresTransaction, type PostgresTransaction } from './postgres-transaction.js';
+
+export type PostgresOutboxStoreOptions = PostgresStoreOptions;
+
+/** Opens an outbox store, creating or checking the schema first. */
+export async function createPostgresOutboxStore(
+  options: PostgresOutboxStoreOptions = {},
+): Promise<PostgresOutboxStore> {
+  return openPostgresStore(new PostgresOutboxStore(options), options);
+}
+
+/**
+ * A transactional outbox in PostgreSQL. `write` adds messages through the caller's own
+ * transaction — a `PostgresTransaction` handle (the event store's hook, the inbox) or any
+ * client between your `BEGIN` and `COMMIT` — so they commit or vanish with the change they
+ * announce. The same statement queues a NOTIFY, which PostgreSQL delivers only on commit:
+ * relays (`onWrite`) wake for committed writes only, in every process.
+ *
+ * Several relays may run at once. A claim locks the head of each key it takes with
+ * `FOR UPDATE SKIP LOCKED` (see `outboxStatements`), so relays never take the same record
+ * while its lease lives and a key's records are published by one relay at a time, in order.
+ */
+export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
+  readonly #sql;
+  readonly #channel: string;
+  readonly #listener: NotificationListener;
+
+  constructor(options: Omit<PostgresOutboxStoreOptions, 'migrate'> = {}) {
+    super(options);
+    this.#sql = outboxStatements(this.identity);
+    this.#channel = `${this.identity.statementPrefix}outbox`;
+    // Every announcement comes through the channel (own process included: only the commit
+    // knows), so no payload is ever "ours".
+    this.#listener = new NotificationListener(
+      this.connection.clientConfig,
+      this.#channel,
+      randomUUID(),
+    );
+  }
+
+  /**
+   * Adds `messages` for `destination` in the transaction `transaction` runs: a
+   * `PostgresTransaction`, or a client on which you issued `BEGIN`. Invisible to relays until
+   * that transaction commits; gone if it rolls back.
+   */
+  async write(
+    transaction: PostgresTransaction | ClientBase,
+    destination: string,
+    messages: readonly Message[],
+  ): Promise<void> {
+    if (messages.length === 0) return;
+    let client: ClientBase;
+    if (isPostgresTransaction(transaction)) {
+      if (!transaction.open) {
+        throw new ValidationError('Transaction ended', [
+          { path: ['transaction'], message: 'write to the outbox before the transaction ends' },
+        ]);
+      }
+      client = transaction.client;
+    } else {
+      client = transaction;
+    }
+    const batch = messages.map((message) => {
+      const wire = encodeBinary(message, HEADER_PREFIX);
+      return { id: message.id, key: message.partitionkey ?? null, ...wire };
+    });
+    await this.run(() =>
+      client.query({
+        name: `${this.identity.statementPrefix}outbox_write`,
+        text: this.#sql.write,
+        values: [destination, JSON.stringify(batch), this.#channel],
+      }),
+    );
+  }
+
+  async claim(owner: string, limit: number, leaseMs: number): Promise<OutboxRecord[]> {
+    const sql = this.#sql;
+    const prefix = this.identity.statementPrefix;
+    const rows = await this.transaction(async (client) => {
+      const heads = await client.query<{
+        sequence: string;
+        destination: string;
+        partition_key: string | null;
+      }>({ name: `${prefix}outbox_heads`, text: sql.heads, values: [owner, limit] });
+      if (heads.rows.length === 0) return [];
+      const sequences = heads.rows.map((row) => row.sequence);
+      const keyed = heads.rows.filter((row) => row.partition_key !== null);
+      const room = limit - heads.rows.length;
+      if (keyed.length > 0 && room > 0) {
+        const followers = await client.query<{ sequence: string }>({
+          name: `${prefix}outbox_followers`,
+          text: sql.followers,
+          values: [
+            owner,
+            keyed.map((row) => row.destination),
+            keyed.map((row) => row.partition_key),
+            keyed.map((row) => row.sequence),
+            room,
+          ],
+        });
+        sequences.push(...followers.rows.map((row) => row.sequence));
+      }
+      const leased = await client.query<OutboxRow>({
+        name: `${prefix}outbox_lease`,
+        text: sql.lease,
+        values: [owner, sequences, leaseMs],
+      });
+      return leased.rows;
+    });
+    return rows.map(toRecord).sort((a, b) => a.sequence - b.sequence);
+  }
+
+  async markSent(owner: string, sequences: readonly number[]): Promise<void> {
+    await this.query('outbox_sent', this.#sql.markSent, [owner, sequences]);
+  }
+
+  async release(owner: string, sequences: readonly number[], delayMs: number): Promise<void> {
+    await this.query('outbox_release', this.#sql.release, [owner, sequences, delayMs]);
+  }
+
+  async cleanup(olderThan: Date): Promise<number> {
+    const result = await this.query('outbox_cleanup', this.#sql.cleanup, [olderThan]);
+    return result.rowCount ?? 0;
+  }
+
+  /** How many records wait to be published (for operators and tests). */
+  async pending(): Promise<number> {
+    const { rows } = await this.query<{ n: number }>('outbox_pending', this.#sql.pending, []);
+    return rows[0]?.n ?? 0;
+  }
+
+  /** Calls `listener` after each commit that wrote to this outbox, from any process (LISTEN). */
+  onWrite(listener: () => void): () => void {
+    return this.#listener.add(listener);
+  }
+
+  /** Resolves once the LISTEN connection is up (after the first `onWrite`); for tests. */
+  async listening(): Promise<void> {
+    await this.#listener.ready();
+  }
+
+  protected override async onClose(): Promise<void> {
+    await this.#listener.close();
+  }
+}
+
+function toRecord(row: OutboxRow): OutboxRecord {
+  return {
+    sequence: Number(row.sequence),
+    destination: row.destination,
+    message: decodeBinary({ headers: row.headers, body: row.body }, HEADER_PREFIX),
+  };
+}

@@ -1,0 +1,219 @@
+import type { Statement } from 'better-sqlite3';
+import { StoreClosedError } from '../../core/errors.js';
+import { decodeBinary, encodeBinary } from '../../messaging/binary-codec.js';
+import type { Message } from '../../messaging/message.js';
+import type { OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
+import { HEADER_PREFIX } from '../sql/queue-consumer.js';
+import { addressOf, ensureSchema, toStoreError, type SqliteDatabase } from './sqlite-schema.js';
+import { gateFor, isSqliteTransaction, type SqliteTransaction } from './sqlite-transaction.js';
+
+interface RawRecord {
+  sequence: number;
+  destination: string;
+  headers: string;
+  body: string;
+}
+
+type Insert = Statement<[string, string, string | null, string, string, number]>;
+
+/** The insert, prepared once per connection (writes may come through the application's own). */
+const inserts = new WeakMap<SqliteDatabase, Insert>();
+
+function insertFor(db: SqliteDatabase): Insert {
+  let insert = inserts.get(db);
+  if (!insert) {
+    insert = db.prepare(
+      `INSERT INTO causeway_outbox (destination, message_id, partition_key, headers, body, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    inserts.set(db, insert);
+  }
+  return insert;
+}
+
+/**
+ * A transactional outbox in the SQLite file. `write` adds messages inside the caller's own
+ * transaction (the handle the event store, the inbox or a projection gives you, or the
+ * connection inside your `db.transaction(…)`), so they commit or vanish with the change they
+ * announce. An `OutboxRelay` then publishes what committed.
+ *
+ * Claims are leases (`claimed_by`, `claimed_until`) taken inside `BEGIN IMMEDIATE`: SQLite
+ * has one writer at a time, across processes too, so every claim sees every earlier one and
+ * several relays never take the same row while its lease lives.
+ */
+export class SqliteOutboxStore implements OutboxStore {
+  readonly #db: SqliteDatabase;
+  readonly #gate;
+  readonly #listeners = new Set<() => void>();
+  readonly #statements;
+  #wakeScheduled = false;
+
+  constructor(database: SqliteDatabase) {
+    this.#db = database;
+    this.#gate = gateFor(database);
+    ensureSchema(database);
+    this.#statements = prepare(database);
+  }
+
+  /**
+   * Adds `messages` for `destination` in the transaction `transaction` belongs to: a
+   * `SqliteTransaction` handle, or a connection whose `db.transaction(…)` is running. Nothing
+   * is visible to a relay until that transaction commits; a rollback takes the rows with it.
+   * Synchronous, like every better-sqlite3 statement.
+   */
+  write(
+    transaction: SqliteTransaction | SqliteDatabase,
+    destination: string,
+    messages: readonly Message[],
+  ): void {
+    const db = isSqliteTransaction(transaction) ? transaction.database : transaction;
+    if (isSqliteTransaction(transaction)) transaction.assertOpen();
+    // Refuses a write that would land inside (or wait for) another task's open transaction.
+    gateFor(db).assertSyncWrite(db);
+    const insert = insertFor(db);
+    const now = Date.now();
+    try {
+      for (const message of messages) {
+        const wire = encodeBinary(message, HEADER_PREFIX);
+        insert.run(
+          destination,
+          message.id,
+          message.partitionkey ?? null,
+          JSON.stringify(wire.headers),
+          wire.body,
+          now,
+        );
+      }
+    } catch (error) {
+      throw toStoreError(error, addressOf(db.name));
+    }
+    this.#scheduleWake();
+  }
+
+  async claim(owner: string, limit: number, leaseMs: number): Promise<OutboxRecord[]> {
+    const rows = await this.#run(() => {
+      const now = Date.now();
+      return this.#statements.claim.immediate({ owner, now, until: now + leaseMs, limit });
+    });
+    return rows.sort((a, b) => a.sequence - b.sequence).map(toRecord);
+  }
+
+  async markSent(owner: string, sequences: readonly number[]): Promise<void> {
+    await this.#run(() =>
+      this.#statements.markSent.run({
+        owner,
+        now: Date.now(),
+        sequences: JSON.stringify(sequences),
+      }),
+    );
+  }
+
+  async release(owner: string, sequences: readonly number[], delayMs: number): Promise<void> {
+    await this.#run(() =>
+      this.#statements.release.run({
+        owner,
+        availableAt: Date.now() + delayMs,
+        sequences: JSON.stringify(sequences),
+      }),
+    );
+  }
+
+  async cleanup(olderThan: Date): Promise<number> {
+    return this.#run(() => this.#statements.cleanup.run(olderThan.getTime()).changes);
+  }
+
+  /** How many records wait to be published (for operators and tests). */
+  async pending(): Promise<number> {
+    return this.#run(() => this.#statements.pending.get() ?? 0, 'read');
+  }
+
+  /**
+   * Wakes listeners after a `write` through this store. SQLite cannot announce commits, so
+   * the wake comes on the next turn of the event loop: a synchronous transaction has
+   * committed by then, and an async one holds the file's gate, which the relay's claim waits
+   * for. Writes from other processes are found by the relay's poll.
+   */
+  onWrite(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #scheduleWake(): void {
+    if (this.#wakeScheduled || this.#listeners.size === 0) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      for (const listener of [...this.#listeners]) listener();
+    });
+  }
+
+  #run<T>(work: () => T, access: 'read' | 'write' = 'write'): Promise<T> {
+    const db = this.#db;
+    if (!db.open) return Promise.reject(new StoreClosedError());
+    return Promise.resolve(
+      this.#gate.run(db, access, () => {
+        if (!db.open) throw new StoreClosedError();
+        try {
+          return work();
+        } catch (error) {
+          throw toStoreError(error, addressOf(db.name));
+        }
+      }),
+    );
+  }
+}
+
+function prepare(db: SqliteDatabase) {
+  const held = `claimed_by = @owner AND sent_at IS NULL
+    AND sequence IN (SELECT value FROM json_each(@sequences))`;
+  // A record is free when it is due and unleased (or its lease ran out, or it is ours). A keyed
+  // record is claimable only if every older unsent record of its key is free too: the prefix
+  // minimum of `free` over the key, in sequence order. One scan of the unsent rows.
+  const pick = db.prepare<[{ owner: string; now: number; until: number; limit: number }]>(
+    `UPDATE causeway_outbox SET claimed_by = @owner, claimed_until = @until
+     WHERE sequence IN (
+       SELECT sequence FROM (
+         SELECT sequence, partition_key, free,
+                min(free) OVER (PARTITION BY destination, partition_key ORDER BY sequence) AS clear
+         FROM (
+           SELECT sequence, destination, partition_key,
+                  (available_at <= @now AND (claimed_by IS NULL OR claimed_until < @now
+                   OR claimed_by = @owner)) AS free
+           FROM causeway_outbox WHERE sent_at IS NULL
+         )
+       )
+       WHERE free AND (partition_key IS NULL OR clear) ORDER BY sequence LIMIT @limit
+     )
+     RETURNING sequence, destination, headers, body`,
+  );
+  return {
+    claim: db.transaction(
+      (params: { owner: string; now: number; until: number; limit: number }) =>
+        pick.all(params) as RawRecord[],
+    ),
+    markSent: db.prepare<[{ owner: string; now: number; sequences: string }]>(
+      `UPDATE causeway_outbox SET sent_at = @now WHERE ${held}`,
+    ),
+    release: db.prepare<[{ owner: string; availableAt: number; sequences: string }]>(
+      `UPDATE causeway_outbox SET claimed_by = NULL, claimed_until = NULL, available_at = @availableAt
+       WHERE ${held}`,
+    ),
+    cleanup: db.prepare<[number]>(
+      'DELETE FROM causeway_outbox WHERE sent_at IS NOT NULL AND sent_at < ?',
+    ),
+    pending: db
+      .prepare<[], number>('SELECT count(*) FROM causeway_outbox WHERE sent_at IS NULL')
+      .pluck(),
+  };
+}
+
+function toRecord(row: RawRecord): OutboxRecord {
+  return {
+    sequence: row.sequence,
+    destination: row.destination,
+    message: decodeBinary(
+      { headers: JSON.parse(row.headers) as Record<string, string>, body: row.body },
+      HEADER_PREFIX,
+    ),
+  };
+}
