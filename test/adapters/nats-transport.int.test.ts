@@ -1,9 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { HTTP } from 'cloudevents';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -15,11 +10,12 @@ import {
 } from 'causeway';
 import { NatsTopologyError, NatsTransportDriver, type NatsTransportOptions } from 'causeway/nats';
 import { transportContract } from '../contracts/transport.contract.js';
+import {
+  createHarness,
+  deleteDestinations,
+  natsServers,
+} from './fixtures/nats-transport-harness.js';
 
-const servers = process.env['CAUSEWAY_NATS_URL'] ?? 'nats://127.0.0.1:4222';
-// Restarting the broker is only ours to do when it is the one scripts/services.sh runs.
-const ownBroker = servers === 'nats://127.0.0.1:4222';
-const services = (...args: string[]) => promisify(execFile)('scripts/services.sh', args);
 const run = randomBytes(4).toString('hex');
 const destinations: string[] = [];
 let counter = 0;
@@ -31,36 +27,10 @@ function freshDestination(): string {
 }
 
 // Short pulls so `stop()` returns quickly; the rest are the production defaults.
-const settings: NatsTransportOptions = { servers, pullExpiresMs: 1_000 };
+const settings: NatsTransportOptions = { servers: natsServers, pullExpiresMs: 1_000 };
+const deleteOurs = () => deleteDestinations(destinations.splice(0));
 
-async function deleteDestinations(): Promise<void> {
-  const driver = await NatsTransportDriver.connect({ servers });
-  try {
-    for (const destination of destinations.splice(0)) await driver.deleteDestination(destination);
-  } finally {
-    await driver.close();
-  }
-}
-
-transportContract({
-  name: 'nats',
-  async create() {
-    const driver = await NatsTransportDriver.connect(settings);
-    const transport = createTransport(driver);
-    return {
-      transport,
-      destination: freshDestination,
-      publishPoison: (destination, body) => driver.publishRaw(destination, [{ headers: {}, body }]),
-      deadLetters: async (destination) =>
-        (await driver.listDeadLetters(destination)).map((l) => ({
-          body: l.message.body,
-          failure: l.failure,
-        })),
-      close: () => transport.close(),
-    };
-  },
-  cleanup: deleteDestinations,
-});
+transportContract(createHarness());
 
 /** Deliveries in arrival order; `next()` waits for the next one. */
 function inbox() {
@@ -82,7 +52,7 @@ function inbox() {
 }
 
 describe('NATS JetStream transport', () => {
-  afterAll(deleteDestinations);
+  afterAll(deleteOurs);
 
   it('surfaces a stream that exists with another configuration as a typed error', async () => {
     const destination = freshDestination();
@@ -121,111 +91,6 @@ describe('NATS JetStream transport', () => {
       await Promise.all([first.close(), second.close()]);
     }
   });
-
-  it('redelivers what a killed consumer process held (kill -9 before acking)', async () => {
-    const destination = freshDestination();
-    const ackWaitMs = 1_500;
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=source',
-        '--import',
-        'tsx',
-        fileURLToPath(new URL('./fixtures/nats-consumer-process.ts', import.meta.url)),
-        servers,
-        destination,
-        'crashy',
-        String(ackWaitMs),
-      ],
-      { cwd: resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<void>((done) => child.once('exit', () => done()));
-    const lines = createInterface({ input: child.stdout });
-    const held: string[] = [];
-    const wait = (test: (line: { ready?: boolean; started?: string }) => boolean) =>
-      new Promise<void>((done, reject) => {
-        const onLine = (text: string) => {
-          if (!test(JSON.parse(text) as { ready?: boolean; started?: string })) return;
-          lines.off('line', onLine);
-          done();
-        };
-        lines.on('line', onLine);
-        void exited.then(() => reject(new Error(`consumer process exited: ${stderr}`)));
-      });
-    const driver = await NatsTransportDriver.connect({ ...settings, ackWaitMs });
-    const transport = createTransport(driver);
-    try {
-      await wait((line) => line.ready === true);
-      const ids = await transport.publish(
-        destination,
-        Array.from({ length: 6 }, (_, n) => ({ type: 'Job', data: { n } })),
-      );
-      await wait((line) => line.started !== undefined && held.push(line.started) === 2);
-      child.kill('SIGKILL');
-      await exited;
-      const received = new Map<string, number>();
-      let complete!: () => void;
-      const all = new Promise<void>((done) => (complete = done));
-      await transport.subscribe(destination, 'crashy', (m, { attempt }) => {
-        received.set(m.id, attempt);
-        if (received.size === ids.length) complete();
-      });
-      await all;
-      expect([...received.keys()].sort()).toEqual([...ids].sort());
-      for (const id of held) expect(received.get(id)).toBeGreaterThanOrEqual(2);
-    } finally {
-      child.kill('SIGKILL');
-      await transport.close();
-    }
-  });
-
-  it.skipIf(!ownBroker)(
-    'survives a broker restart mid-stream: every message is handled, none lost',
-    async () => {
-      const destination = freshDestination();
-      const disconnects: unknown[] = [];
-      // Acks lost in the restart come back after this ack wait, as redeliveries.
-      const driver = await NatsTransportDriver.connect({
-        ...settings,
-        ackWaitMs: 2_000,
-        onError: (e) => disconnects.push(e),
-      });
-      const transport = createTransport(driver);
-      try {
-        const handled = new Set<number>();
-        let allHandled!: () => void;
-        const done = new Promise<void>((resolve) => (allHandled = resolve));
-        let someHandled!: () => void;
-        const started = new Promise<void>((resolve) => (someHandled = resolve));
-        await transport.subscribe(
-          destination,
-          'survivor',
-          async (m) => {
-            await new Promise((resolve) => setTimeout(resolve, 25));
-            handled.add((m.data as { n: number }).n);
-            if (handled.size === 20) someHandled();
-            if (handled.size === 200) allHandled();
-          },
-          { concurrency: 4, onSettleError: (e) => disconnects.push(e) },
-        );
-        await transport.publish(
-          destination,
-          Array.from({ length: 200 }, (_, n) => ({ type: 'Job', data: { n } })),
-        );
-        await started;
-        await services('down', 'nats');
-        const beforeRestart = handled.size;
-        await services('up', 'nats');
-        await done;
-        expect(beforeRestart).toBeLessThan(200);
-        expect(handled.size).toBe(200);
-      } finally {
-        await transport.close();
-      }
-    },
-  );
 
   it('carries the first failure time across redeliveries and does not count released deliveries', async () => {
     const destination = freshDestination();

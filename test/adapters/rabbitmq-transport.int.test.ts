@@ -1,7 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
-import { connect, type ChannelModel } from 'amqplib';
 import { CloudEvent } from 'cloudevents';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -13,34 +10,22 @@ import {
 } from 'causeway';
 import { AMQP_CLOUDEVENTS_PREFIX, RabbitMqTransportDriver } from 'causeway/rabbitmq';
 import { transportContract } from '../contracts/transport.contract.js';
+import {
+  adminConnection,
+  amqpUrl,
+  closeAdminConnection,
+  createHarness,
+  deleteTopology,
+} from './fixtures/rabbitmq-transport-harness.js';
 
-const url = process.env['CAUSEWAY_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 // One prefix per run: every name this file declares starts with it, so runs never collide.
 const prefix = `cw-test-${randomBytes(4).toString('hex')}`;
 const drivers: RabbitMqTransportDriver[] = [];
-let admin: ChannelModel | undefined;
 let counter = 0;
-
-async function adminConnection(): Promise<ChannelModel> {
-  if (!admin) {
-    const connection = await connect(url);
-    connection.on('error', () => undefined);
-    connection.on('close', () => (admin = undefined)); // the broker-restart test drops it
-    admin = connection;
-  }
-  return admin;
-}
-
-// The broker-restart test needs to restart the broker, which only works when it is local.
-const rabbitNode = process.env['CAUSEWAY_RABBITMQ_NODE'] ?? 'rabbit@localhost';
-const rabbitmqctl = (...args: string[]) =>
-  promisify(execFile)('rabbitmqctl', ['-n', rabbitNode, ...args]);
-const canRestartBroker =
-  spawnSync('rabbitmqctl', ['-n', rabbitNode, 'status'], { stdio: 'ignore' }).status === 0;
 
 async function newDriver(deliveryLimit?: number): Promise<RabbitMqTransportDriver> {
   const driver = await RabbitMqTransportDriver.connect({
-    url,
+    url: amqpUrl,
     prefix,
     ...(deliveryLimit === undefined ? {} : { deliveryLimit }),
   });
@@ -48,45 +33,7 @@ async function newDriver(deliveryLimit?: number): Promise<RabbitMqTransportDrive
   return driver;
 }
 
-/** Deletes every exchange and queue the drivers of this file declared. */
-async function deleteTopology(): Promise<void> {
-  const channel = await (await adminConnection()).createChannel();
-  for (const driver of drivers) {
-    const { exchanges, queues } = driver.topology();
-    for (const queue of queues) await channel.deleteQueue(queue);
-    for (const exchange of exchanges) await channel.deleteExchange(exchange);
-  }
-  await channel.close();
-}
-
-transportContract({
-  name: 'rabbitmq',
-  async create() {
-    const driver = await newDriver();
-    const transport = createTransport(driver);
-    return {
-      transport,
-      destination: () => `dest-${++counter}`,
-      async publishPoison(destination, body) {
-        // A foreign producer: raw bytes on the destination's exchange, no CloudEvents headers.
-        const channel = await (await adminConnection()).createConfirmChannel();
-        channel.publish(driver.names.exchange(destination), 'poison', Buffer.from(body), {
-          contentType: 'application/json',
-          persistent: true,
-        });
-        await channel.waitForConfirms();
-        await channel.close();
-      },
-      deadLetters: async (destination) =>
-        (await driver.listDeadLetters(destination)).map((l) => ({
-          body: l.message.body,
-          failure: l.failure,
-        })),
-      close: () => transport.close(),
-    };
-  },
-  cleanup: deleteTopology,
-});
+transportContract(createHarness());
 
 async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -102,8 +49,8 @@ async function lettersOf(driver: RabbitMqTransportDriver, destination: string) {
 
 afterAll(async () => {
   await Promise.all(drivers.map((d) => d.close()));
-  await deleteTopology();
-  await admin?.close();
+  await deleteTopology(drivers);
+  await closeAdminConnection();
 });
 
 describe('RabbitMQ transport', () => {
@@ -233,41 +180,6 @@ describe('RabbitMQ transport', () => {
     });
     await publisher.close();
   });
-
-  it.skipIf(!canRestartBroker)(
-    'resumes by itself after a broker restart, nothing lost (skipped when rabbitmqctl cannot restart the broker: not local)',
-    async () => {
-      const driver = await newDriver();
-      const transport = createTransport(driver);
-      const destination = `restart-${++counter}`;
-      const received = new Set<number>();
-      await transport.subscribe(destination, 'survivor', (m: Message) => {
-        received.add((m.data as { n: number }).n);
-      });
-      const batch = (from: number) =>
-        Array.from({ length: 5 }, (_, i) => ({ type: 'Tick', data: { n: from + i } }));
-      await transport.publish(destination, batch(0));
-      await until(async () => received.size === 5);
-
-      await rabbitmqctl('stop_app');
-      await rabbitmqctl('start_app');
-      await rabbitmqctl('await_startup');
-
-      // While the driver reconnects, publishing fails fast with a typed error: try again.
-      await until(async () => {
-        try {
-          await transport.publish(destination, batch(5));
-          return true;
-        } catch (error) {
-          if (!isStoreUnavailableError(error)) throw error;
-          return false;
-        }
-      }, 30_000);
-      await until(async () => received.size === 10, 30_000);
-      expect([...received].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, n) => n));
-      await transport.close();
-    },
-  );
 
   it('an unreachable broker is a StoreUnavailableError without the password', async () => {
     const error = await RabbitMqTransportDriver.connect({

@@ -1,11 +1,13 @@
 /**
  * The transport contract: every broker runs it unchanged. Delivery is at-least-once; these
  * tests pin down ordering per key, load sharing, retries through the broker, dead letters
- * with reasons, poison isolation, the concurrency limit and graceful drain.
+ * with reasons, poison isolation, the concurrency limit, graceful drain, and crash safety
+ * (a consumer process killed with SIGKILL, a broker restart: see transport-crash.contract.ts).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EventRegistry, PermanentError, type Consumer, type Message } from 'causeway';
+import { transportCrashCases } from './transport-crash.contract.js';
 import type { TransportHarness, TransportUnderTest } from './transport-harness.js';
 
 /** Resolves once `count` items were collected: tests await deliveries, never sleep for them. */
@@ -283,6 +285,8 @@ export function transportContract(harness: TransportHarness): void {
         Array.from({ length: 10 }, (_, n) => n),
       );
     });
+
+    transportCrashCases(harness, create);
   });
 }
 

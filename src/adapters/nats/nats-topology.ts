@@ -7,7 +7,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { errors, nanos } from '@nats-io/transport-node';
 import { TransportSetupError } from '../../core/errors.js';
 
 /** A stream or consumer could not be created as configured; `cause` is the server's answer. */
@@ -125,6 +125,21 @@ const CONSUMER_NOT_FOUND = 10014;
 
 export function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
+}
+
+/**
+ * The server is away (restarting, network cut) rather than refusing the request: the same
+ * work may succeed once the client has reconnected. A restarted server answers JetStream
+ * requests with "no responders" until it has loaded its streams, which the JetStream client
+ * reports as an error whose cause is that request error.
+ */
+export function isUnreachable(error: unknown): boolean {
+  const isRequestFailure = (e: unknown) =>
+    e instanceof errors.TimeoutError ||
+    e instanceof errors.ConnectionError ||
+    e instanceof errors.RequestError;
+  const root = error instanceof NatsTopologyError ? error.cause : error;
+  return isRequestFailure(root) || (root instanceof Error && isRequestFailure(root.cause));
 }
 
 export function describe(error: unknown): string {

@@ -33,6 +33,7 @@ import {
   ensureConsumer,
   ensureStream,
   isApiError,
+  isUnreachable,
   NatsTopologyError,
   natsToken,
   type DestinationNames,
@@ -139,17 +140,25 @@ export class NatsTransportDriver implements TransportDriver {
    * JetStream `Nats-Msg-Id`, so re-publishing after a lost ack is de-duplicated by the stream.
    */
   async publishRaw(destination: string, wires: readonly WireMessage[]): Promise<void> {
-    const { subject } = await this.#ensure(destination);
-    for (let start = 0; start < wires.length; start += PUBLISH_WINDOW) {
-      await Promise.all(
-        wires.slice(start, start + PUBLISH_WINDOW).map((wire) => {
-          const id = wire.headers[`${CE_PREFIX}id`];
-          return this.js.publish(subject, wire.body, {
-            headers: toNatsHeaders(wire.headers),
-            ...(id === undefined ? {} : { msgID: id }),
-          });
-        }),
-      );
+    try {
+      const { subject } = await this.#ensure(destination);
+      for (let start = 0; start < wires.length; start += PUBLISH_WINDOW) {
+        await Promise.all(
+          wires.slice(start, start + PUBLISH_WINDOW).map((wire) => {
+            const id = wire.headers[`${CE_PREFIX}id`];
+            return this.js.publish(subject, wire.body, {
+              headers: toNatsHeaders(wire.headers),
+              ...(id === undefined ? {} : { msgID: id }),
+            });
+          }),
+        );
+      }
+    } catch (error) {
+      // While the server is away, the caller gets the error every store uses for that, and
+      // publishing the same messages again is safe: their ids de-duplicate them.
+      if (isUnreachable(error))
+        throw new StoreUnavailableError(this.nc.getServer(), { cause: error });
+      throw error;
     }
   }
 
