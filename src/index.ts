@@ -28,6 +28,7 @@ export {
   type ProcessOptions,
 } from './messaging/idempotency-store.js';
 export * from './projections/index.js';
+export * from './sagas/index.js';
 export { MemoryTransaction, AsyncLock } from './event-store/memory-transaction.js';
 export type { InTransactionHook } from './event-store/driver.js';
 export type {

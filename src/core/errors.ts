@@ -28,7 +28,10 @@ export type CausewayErrorCode =
   | 'PERMANENT_FAILURE'
   | 'LEASE_LOST'
   | 'PROJECTION_FAILED'
-  | 'TRANSPORT_SETUP';
+  | 'TRANSPORT_SETUP'
+  | 'SAGA_NOT_FOUND'
+  | 'SAGA_INVALID_STATE'
+  | 'SAGA_ABORTED';
 
 export interface CausewayErrorOptions {
   cause?: unknown;

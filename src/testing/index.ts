@@ -5,6 +5,7 @@
 import { TimeoutError } from '../core/errors.js';
 
 export { ManualClock } from '../core/clock.js';
+export { VirtualTime } from './virtual-time.js';
 
 /** Drains an async iterable into an array. */
 export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {

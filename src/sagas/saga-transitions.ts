@@ -1,0 +1,216 @@
+import { isCausewayError } from '../core/errors.js';
+import type { SagaDefinition, SagaNode } from './definition.js';
+import type {
+  SagaAttempt,
+  SagaAttemptOutcome,
+  SagaErrorInfo,
+  SagaInstance,
+  SagaStepKind,
+} from './saga-store.js';
+
+/*
+ * The saga's state changes as pure functions of the instance: the driver decides *when*
+ * (after an attempt, on an abort), these decide *what* the next persisted instance is.
+ */
+
+/**
+ * The key a step's effect is made idempotent with: the same on every attempt and after a
+ * crash. A state entered a second time gets `:<visit>` so its second effect is a new one.
+ */
+export function sagaIdempotencyKey(
+  sagaId: string,
+  step: string,
+  kind: SagaStepKind,
+  visit = 1,
+): string {
+  return `${sagaId}:${step}:${kind}${visit > 1 ? `:${visit}` : ''}`;
+}
+
+/** The attempt is recorded as `started` before it runs, so a crash mid-attempt is visible. */
+export function attemptStarted(
+  instance: SagaInstance,
+  step: string,
+  kind: SagaStepKind,
+  idempotencyKey: string,
+  now: Date,
+): SagaInstance {
+  const attempt = instance.attempt + 1;
+  const entry: SagaAttempt = {
+    step,
+    kind,
+    attempt,
+    idempotencyKey,
+    startedAt: now,
+    outcome: 'started',
+  };
+  return {
+    ...instance,
+    currentStep: step,
+    attempt,
+    history: [...instance.history, entry],
+    updatedAt: now,
+  };
+}
+
+export function attemptEnded(
+  instance: SagaInstance,
+  now: Date,
+  outcome: SagaAttemptOutcome,
+  error: SagaErrorInfo | undefined,
+): SagaInstance {
+  const last = instance.history.at(-1);
+  if (!last) return instance;
+  const closed: SagaAttempt = { ...last, endedAt: now, outcome, ...(error ? { error } : {}) };
+  return { ...instance, history: [...instance.history.slice(0, -1), closed], updatedAt: now };
+}
+
+/** An attempt left `started` by a runtime that died: it counts as an attempt, `interrupted`. */
+export function interrupted(instance: SagaInstance, now: Date): SagaInstance | undefined {
+  if (instance.history.at(-1)?.outcome !== 'started') return undefined;
+  return attemptEnded(instance, now, 'interrupted', {
+    name: 'Interrupted',
+    message: 'the runtime running this attempt stopped before it ended (crash or lost lease)',
+  });
+}
+
+/** The step succeeded: move to its success target, or end (completed, or compensate). */
+export function stepSucceeded(
+  instance: SagaInstance,
+  node: SagaNode<unknown>,
+  data: unknown,
+  now: Date,
+): SagaInstance {
+  const base = {
+    ...instance,
+    data,
+    attempt: 0,
+    completedSteps: [...instance.completedSteps, node.name],
+    updatedAt: now,
+  };
+  if (node.success !== undefined)
+    return { ...base, currentStep: node.success, visits: visit(instance.visits, node.success) };
+  if (node.final === 'completed')
+    return { ...base, status: 'completed', currentStep: undefined, endedAt: now };
+  return {
+    ...base,
+    status: 'compensating',
+    currentStep: undefined,
+    error: instance.error ?? {
+      step: node.name,
+      kind: 'execute',
+      name: 'FinalState',
+      message: `reached the failed final state "${node.name}"`,
+    },
+  };
+}
+
+/** The step gave up (or was aborted): follow its failure target, or compensate. */
+export function stepFailed(
+  definition: SagaDefinition<unknown>,
+  instance: SagaInstance,
+  step: string,
+  info: SagaErrorInfo,
+  now: Date,
+): SagaInstance {
+  const error = { step, kind: 'execute' as const, ...info };
+  const target = definition.nodes.get(step)?.failure;
+  if (target !== undefined && info.code !== 'SAGA_ABORTED')
+    return {
+      ...instance,
+      currentStep: target,
+      visits: visit(instance.visits, target),
+      attempt: 0,
+      error,
+      updatedAt: now,
+    };
+  return {
+    ...instance,
+    status: 'compensating',
+    currentStep: undefined,
+    attempt: 0,
+    error,
+    updatedAt: now,
+  };
+}
+
+/** The completed step to compensate next (walking backwards), or `undefined` when all are. */
+export function nextCompensation(
+  instance: SagaInstance,
+): { step: string; visit: number } | undefined {
+  const index = instance.completedSteps.length - 1 - instance.compensatedSteps.length;
+  if (index < 0) return undefined;
+  const step = instance.completedSteps[index]!;
+  const visit = instance.completedSteps.slice(0, index + 1).filter((s) => s === step).length;
+  return { step, visit };
+}
+
+/** The step's compensation is done (or it had none): go on with the one before it. */
+export function compensated(instance: SagaInstance, step: string, now: Date): SagaInstance {
+  return {
+    ...instance,
+    compensatedSteps: [...instance.compensatedSteps, step],
+    attempt: 0,
+    updatedAt: now,
+  };
+}
+
+export function compensationFinished(instance: SagaInstance, now: Date): SagaInstance {
+  return {
+    ...instance,
+    status: 'failed',
+    currentStep: undefined,
+    attempt: 0,
+    updatedAt: now,
+    endedAt: now,
+  };
+}
+
+/** A compensation gave up: the instance waits for an operator, never skipping this step. */
+export function compensationFailed(
+  instance: SagaInstance,
+  step: string,
+  info: SagaErrorInfo,
+  now: Date,
+): SagaInstance {
+  return {
+    ...instance,
+    status: 'compensation_failed',
+    currentStep: step,
+    error: { step, kind: 'compensate', ...info },
+    updatedAt: now,
+  };
+}
+
+/** The error of the last attempt, if it was at this step and kind (attempts exhausted on resume). */
+export function lastError(
+  instance: SagaInstance,
+  step: string,
+  kind: SagaStepKind,
+): SagaErrorInfo | undefined {
+  const last = instance.history.at(-1);
+  return last && last.step === step && last.kind === kind ? last.error : undefined;
+}
+
+/** Errors retrying cannot fix: an explicit `PermanentError`, or data that is not JSON. */
+export function isPermanent(error: unknown): boolean {
+  return (
+    isCausewayError(error) && (error.code === 'PERMANENT_FAILURE' || error.code === 'SERIALIZATION')
+  );
+}
+
+/** What a step resolved with is merged into an object's data; anything else replaces it. */
+export function mergeData(data: unknown, patch: unknown): unknown {
+  if (patch === undefined || patch === null) return data;
+  if (
+    typeof data === 'object' &&
+    data !== null &&
+    !Array.isArray(data) &&
+    typeof patch === 'object'
+  )
+    return { ...data, ...patch };
+  return patch;
+}
+
+function visit(visits: Record<string, number>, step: string): Record<string, number> {
+  return { ...visits, [step]: (visits[step] ?? 0) + 1 };
+}
