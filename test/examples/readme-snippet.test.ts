@@ -32,20 +32,27 @@ it('the README quickstart snippet is the snippet regions of examples/quickstart/
   expect(readme).toBe(source);
 });
 
-it('the README messaging snippet is the snippet region of examples/messaging/main.ts', () => {
+/** The README block marked `<!-- snippet: <example>#snippet -->` is the example's one region. */
+function expectSingleRegionSnippet(example: string): void {
   const regions = [
-    ...read('examples/messaging/main.ts').matchAll(
-      /\/\/ #region snippet\n([\s\S]*?)\/\/ #endregion/g,
-    ),
+    ...read(example).matchAll(/\/\/ #region snippet\n([\s\S]*?)\/\/ #endregion/g),
   ].map((match) => match[1]);
   expect(regions).toHaveLength(1);
   const readme = between(
     read('README.md'),
-    '<!-- snippet: examples/messaging/main.ts#snippet -->\n\n```ts\n',
+    `<!-- snippet: ${example}#snippet -->\n\n\`\`\`ts\n`,
     '```\n\n<!-- /snippet -->',
     'README.md',
   );
   expect(readme).toBe(regions[0]);
+}
+
+it('the README messaging snippet is the snippet region of examples/messaging/main.ts', () => {
+  expectSingleRegionSnippet('examples/messaging/main.ts');
+});
+
+it('the README sagas snippet is the snippet region of examples/sagas/main.ts', () => {
+  expectSingleRegionSnippet('examples/sagas/main.ts');
 });
 
 it('the README error table lists every error code', () => {
