@@ -38,8 +38,8 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   };
 
   const runDlq: DlqRunner = async (command, body) => {
-    const { db, json, schema, amqp, amqpPrefix } = command.optsWithGlobals<
-      GlobalOptions & { amqp?: string; amqpPrefix?: string }
+    const { db, json, schema, amqp, amqpPrefix, nats, natsPrefix } = command.optsWithGlobals<
+      GlobalOptions & { amqp?: string; amqpPrefix?: string; nats?: string; natsPrefix?: string }
     >();
     let root = command;
     while (root.parent) root = root.parent;
@@ -50,6 +50,8 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
         ...(schema === undefined ? {} : { schema }),
         ...(amqp === undefined ? {} : { amqp }),
         ...(amqpPrefix === undefined ? {} : { amqpPrefix }),
+        ...(nats === undefined ? {} : { nats }),
+        ...(natsPrefix === undefined ? {} : { natsPrefix }),
       }),
     );
     try {

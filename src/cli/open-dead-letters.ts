@@ -4,8 +4,15 @@ import type { DeadLetterStore } from '../messaging/dead-letters.js';
 import { CliError, ExitCode } from './errors.js';
 import { importAdapter, parseDbTarget, type DbTarget } from './open-store.js';
 
-/** Where `causeway dlq` finds dead letters: a SQL transport's table or a RabbitMQ broker. */
-export type DeadLetterTarget = DbTarget | { kind: 'rabbitmq'; url: string; prefix?: string };
+/** A broker that keeps its own dead letters, and the name prefix its transport uses. */
+export interface BrokerTarget {
+  kind: 'rabbitmq' | 'nats';
+  url: string;
+  prefix?: string;
+}
+
+/** Where `causeway dlq` finds dead letters: a SQL transport's table or a broker. */
+export type DeadLetterTarget = DbTarget | BrokerTarget;
 
 /** An open dead-letter store, and how to let go of everything opened for it. */
 export interface OpenedDeadLetters {
@@ -23,6 +30,7 @@ const PG_CONNECT_TIMEOUT_MS = 10_000;
 export async function openDeadLetters(target: DeadLetterTarget): Promise<OpenedDeadLetters> {
   if (target.kind === 'sqlite') return openSqlite(target);
   if (target.kind === 'postgres') return openPostgres(target);
+  if (target.kind === 'nats') return openNats(target);
   return openRabbitMq(target);
 }
 
@@ -106,15 +114,26 @@ async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<Op
   }
 }
 
-async function openRabbitMq(
-  target: DeadLetterTarget & { kind: 'rabbitmq' },
-): Promise<OpenedDeadLetters> {
+async function openRabbitMq(target: BrokerTarget): Promise<OpenedDeadLetters> {
   const { RabbitMqTransportDriver } = await importAdapter(
     () => import('../adapters/rabbitmq/index.js'),
     'amqplib',
   );
   const driver = await RabbitMqTransportDriver.connect({
     url: target.url,
+    ...(target.prefix === undefined ? {} : { prefix: target.prefix }),
+  });
+  return { store: driver.deadLetterStore, close: () => driver.close() };
+}
+
+async function openNats(target: BrokerTarget): Promise<OpenedDeadLetters> {
+  // The adapter needs both NATS packages; a missing one is named, with its install command.
+  const { NatsTransportDriver } = await importAdapter(
+    () => importAdapter(() => import('../adapters/nats/index.js'), '@nats-io/jetstream'),
+    '@nats-io/transport-node',
+  );
+  const driver = await NatsTransportDriver.connect({
+    servers: target.url.split(','),
     ...(target.prefix === undefined ? {} : { prefix: target.prefix }),
   });
   return { store: driver.deadLetterStore, close: () => driver.close() };
@@ -127,37 +146,70 @@ export interface DeadLetterFlags {
   schema?: string;
   amqp?: string;
   amqpPrefix?: string;
+  nats?: string;
+  natsPrefix?: string;
 }
 
-/** `--amqp` picks RabbitMQ; otherwise `--db` picks SQLite or PostgreSQL, as for every command. */
+/** The broker flags of `causeway dlq`: each names a broker instead of --db. */
+const BROKERS = [
+  {
+    kind: 'rabbitmq',
+    flag: '--amqp',
+    prefixFlag: '--amqp-prefix',
+    pick: (f: DeadLetterFlags) => [f.amqp, f.amqpPrefix] as const,
+    url: /^amqps?:\/\/\S+$/i,
+    expected: 'expected amqp://user:password@host:port',
+    broker: 'RabbitMQ',
+  },
+  {
+    kind: 'nats',
+    flag: '--nats',
+    prefixFlag: '--nats-prefix',
+    pick: (f: DeadLetterFlags) => [f.nats, f.natsPrefix] as const,
+    // nats.js takes a comma-separated list of servers of one cluster.
+    url: /^(?:(?:nats|tls):\/\/[^,\s]+)(?:,(?:nats|tls):\/\/[^,\s]+)*$/i,
+    expected: 'expected nats://host:4222 (or a comma-separated list of servers)',
+    broker: 'NATS JetStream',
+  },
+] as const;
+
+const hidePassword = (url: string) => url.replace(/\/\/[^@/]*@/g, '//***@');
+
+/** A broker flag picks that broker; otherwise `--db` picks SQLite or PostgreSQL, as for every command. */
 export function parseDeadLetterTarget(flags: DeadLetterFlags): DeadLetterTarget {
-  if (flags.amqp === undefined) {
-    if (flags.amqpPrefix !== undefined) {
+  const given = BROKERS.filter((b) => b.pick(flags)[0] !== undefined);
+  for (const b of BROKERS) {
+    if (b.pick(flags)[1] !== undefined && b.pick(flags)[0] === undefined) {
       throw new CliError(
-        '--amqp-prefix only applies with --amqp',
-        'pass --amqp <url>, or drop --amqp-prefix',
+        `${b.prefixFlag} only applies with ${b.flag}`,
+        `pass ${b.flag} <url>, or drop ${b.prefixFlag}`,
         ExitCode.UsageError,
       );
     }
-    return parseDbTarget(flags.db, flags.schema);
+  }
+  const [broker, other] = given;
+  if (broker === undefined) return parseDbTarget(flags.db, flags.schema);
+  if (other !== undefined) {
+    throw new CliError(
+      `${broker.flag} and ${other.flag} name two different places for dead letters`,
+      `pass one of ${BROKERS.map((b) => b.flag).join(', ')} or --db`,
+      ExitCode.UsageError,
+    );
   }
   if (flags.dbGiven || flags.schema !== undefined) {
     throw new CliError(
-      '--amqp and --db/--schema name two different places for dead letters',
-      'pass either --amqp <url> (RabbitMQ) or --db <sqlite-file | postgres-url>',
+      `${broker.flag} and --db/--schema name two different places for dead letters`,
+      `pass either ${broker.flag} <url> (${broker.broker}) or --db <sqlite-file | postgres-url>`,
       ExitCode.UsageError,
     );
   }
-  if (!/^amqps?:\/\//i.test(flags.amqp)) {
+  const [url, prefix] = broker.pick(flags);
+  if (!broker.url.test(url!)) {
     throw new CliError(
-      `--amqp: "${flags.amqp.replace(/\/\/[^@/]*@/, '//***@')}" is not an AMQP URL`,
-      'expected amqp://user:password@host:port',
+      `${broker.flag}: "${hidePassword(url!)}" is not a ${broker.broker} URL`,
+      broker.expected,
       ExitCode.UsageError,
     );
   }
-  return {
-    kind: 'rabbitmq',
-    url: flags.amqp,
-    ...(flags.amqpPrefix === undefined ? {} : { prefix: flags.amqpPrefix }),
-  };
+  return { kind: broker.kind, url: url!, ...(prefix === undefined ? {} : { prefix }) };
 }

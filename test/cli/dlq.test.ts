@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createTransport, PermanentError, type Message } from 'causeway';
 import { SqliteTransportDriver } from 'causeway/sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './run-cli.js';
+import { jsonLines, outputLines, runCli, until } from './run-cli.js';
 
 // Every test starts a Node process (with tsx compiling the sources): give them room.
 const SLOW = 30_000;
@@ -14,17 +14,8 @@ let db: string;
 /** Message ids by `n`, as published. */
 let ids: string[];
 
-const lines = (text: string) => text.split('\n').filter((line) => line !== '');
-const json = (text: string) =>
-  lines(text).map((line) => JSON.parse(line) as Record<string, unknown>);
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const lines = outputLines;
+const json = jsonLines;
 
 /** Dead letters made the real way: a consumer of the SQLite transport that refuses them. */
 beforeAll(async () => {

@@ -106,3 +106,19 @@ export class LineReader {
     for (const waiter of ready) waiter.resolve(line);
   }
 }
+
+/** The non-empty lines of a command's output. */
+export const outputLines = (text: string) => text.split('\n').filter((line) => line !== '');
+
+/** A `--json` command's output: one object per line. */
+export const jsonLines = (text: string) =>
+  outputLines(text).map((line) => JSON.parse(line) as Record<string, unknown>);
+
+/** Polls `check` until it holds: for state another process changes (a broker, a database). */
+export async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -20,7 +20,7 @@ export interface DlqContext {
   note: (line: string) => void;
 }
 
-/** Opens the dead letters named by `--db` or `--amqp`, runs `body`, closes them. */
+/** Opens the dead letters named by `--db`, `--amqp` or `--nats`, runs `body`, closes them. */
 export type DlqRunner = (
   command: Command,
   body: (context: DlqContext) => Promise<void>,
@@ -92,12 +92,17 @@ export function registerDlqCommands(program: Command, run: DlqRunner): void {
   const dlq = program
     .command('dlq')
     .description(
-      'dead letters of the SQL transports (--db) or of RabbitMQ (--amqp): list, show, retry, purge',
+      'dead letters of the SQL transports (--db), RabbitMQ (--amqp) or NATS JetStream (--nats): list, show, retry, purge',
     )
     .option('--amqp <url>', 'read the dead letters of this RabbitMQ broker instead of --db')
+    .option('--amqp-prefix <prefix>', 'with --amqp: the transport’s name prefix (default causeway)')
     .option(
-      '--amqp-prefix <prefix>',
-      'with --amqp: the transport’s name prefix (default causeway)',
+      '--nats <url>',
+      'read the dead letters of this NATS JetStream server (or comma-separated cluster) instead of --db',
+    )
+    .option(
+      '--nats-prefix <prefix>',
+      'with --nats: the transport’s stream prefix (default causeway)',
     );
 
   dlq
