@@ -7,13 +7,19 @@ import {
   outboxContract,
   recordingBroker,
 } from '../contracts/outbox.contract.js';
+import { idempotencyContract } from '../contracts/idempotency.contract.js';
+import { inboxContract } from '../contracts/inbox.contract.js';
 import {
+  postgresIdempotencyHarness,
+  postgresInboxHarness,
   postgresOutboxHarness,
   postgresSchemas,
   postgresUrl,
 } from './fixtures/postgres-messaging-harness.js';
 
 outboxContract(postgresOutboxHarness());
+inboxContract(postgresInboxHarness());
+idempotencyContract(postgresIdempotencyHarness());
 
 describe('PostgreSQL outbox: relays in several processes', () => {
   const schemas = postgresSchemas();

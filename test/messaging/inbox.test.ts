@@ -1,5 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { dedupeWithin, MemoryInboxStore, toMessage, withInbox } from 'causeway';
+import { dedupeWithin, MemoryInboxStore, toMessage, withInbox, type InboxStore } from 'causeway';
+import { inboxContract } from '../contracts/inbox.contract.js';
+
+/**
+ * The reference store under the contract. It has no transaction of its own, so the harness
+ * hands the work a buffer for its effects and applies it only when the work succeeds, as a
+ * commit would.
+ */
+inboxContract({
+  name: 'memory',
+  async create() {
+    const inner = new MemoryInboxStore();
+    const committed: string[] = [];
+    const store: InboxStore<string[]> = {
+      process: (group, messageId, work) =>
+        inner.process(group, messageId, async () => {
+          const buffer: string[] = [];
+          await work(buffer);
+          committed.push(...buffer);
+        }),
+      cleanup: (olderThan) => inner.cleanup(olderThan),
+    };
+    return {
+      store: store as InboxStore<unknown>,
+      other: store as InboxStore<unknown>,
+      effects: {
+        record: async (transaction, messageId) => void (transaction as string[]).push(messageId),
+        count: async () => committed.length,
+      },
+      async close() {},
+    };
+  },
+  async cleanup() {},
+});
 
 describe('inbox', () => {
   it('runs each message once per group, also when redeliveries arrive concurrently', async () => {

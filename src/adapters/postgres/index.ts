@@ -27,6 +27,16 @@ export {
   PostgresOutboxStore,
   type PostgresOutboxStoreOptions,
 } from './postgres-outbox.js';
+export {
+  createPostgresInboxStore,
+  PostgresInboxStore,
+  type PostgresInboxStoreOptions,
+} from './postgres-inbox.js';
+export {
+  createPostgresIdempotencyStore,
+  PostgresIdempotencyStore,
+  type PostgresIdempotencyStoreOptions,
+} from './postgres-idempotency-store.js';
 export { DEFAULT_SCHEMA, schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 export {
   assertPostgresSchema,

@@ -29,6 +29,11 @@ export {
   withTransaction,
 } from './sqlite-transaction.js';
 export { SqliteOutboxStore } from './sqlite-outbox.js';
+export { SqliteInboxStore } from './sqlite-inbox.js';
+export {
+  SqliteIdempotencyStore,
+  type SqliteIdempotencyStoreOptions,
+} from './sqlite-idempotency-store.js';
 export { SqliteTransportDriver, type SqliteTransportOptions } from './sqlite-transport.js';
 export { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';

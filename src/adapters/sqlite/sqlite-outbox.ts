@@ -1,11 +1,15 @@
 import type { Statement } from 'better-sqlite3';
-import { StoreClosedError } from '../../core/errors.js';
 import { decodeBinary, encodeBinary } from '../../messaging/binary-codec.js';
 import type { Message } from '../../messaging/message.js';
 import type { OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
 import { HEADER_PREFIX } from '../sql/queue-consumer.js';
 import { addressOf, ensureSchema, toStoreError, type SqliteDatabase } from './sqlite-schema.js';
-import { gateFor, isSqliteTransaction, type SqliteTransaction } from './sqlite-transaction.js';
+import {
+  gateFor,
+  isSqliteTransaction,
+  runOnFile,
+  type SqliteTransaction,
+} from './sqlite-transaction.js';
 
 interface RawRecord {
   sequence: number;
@@ -43,14 +47,12 @@ function insertFor(db: SqliteDatabase): Insert {
  */
 export class SqliteOutboxStore implements OutboxStore {
   readonly #db: SqliteDatabase;
-  readonly #gate;
   readonly #listeners = new Set<() => void>();
   readonly #statements;
   #wakeScheduled = false;
 
   constructor(database: SqliteDatabase) {
     this.#db = database;
-    this.#gate = gateFor(database);
     ensureSchema(database);
     this.#statements = prepare(database);
   }
@@ -148,18 +150,7 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   #run<T>(work: () => T, access: 'read' | 'write' = 'write'): Promise<T> {
-    const db = this.#db;
-    if (!db.open) return Promise.reject(new StoreClosedError());
-    return Promise.resolve(
-      this.#gate.run(db, access, () => {
-        if (!db.open) throw new StoreClosedError();
-        try {
-          return work();
-        } catch (error) {
-          throw toStoreError(error, addressOf(db.name));
-        }
-      }),
-    );
+    return runOnFile(this.#db, access, work);
   }
 }
 

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ValidationError } from '../../core/errors.js';
-import type { SqliteDatabase } from './sqlite-schema.js';
+import { StoreClosedError, ValidationError } from '../../core/errors.js';
+import { addressOf, toStoreError, type SqliteDatabase } from './sqlite-schema.js';
 
 /*
  * Why a gate. better-sqlite3 is synchronous, but projection batches and appends with inline
@@ -256,4 +256,21 @@ export function withTransaction<T>(
   work: (transaction: SqliteTransaction) => Promise<T>,
 ): Promise<T> {
   return gateFor(db).transaction(db, work);
+}
+
+/**
+ * How a store runs its synchronous statements: through the file's gate (waiting its turn
+ * while this process holds a transaction), failing with `StoreClosedError` on a closed
+ * connection and with typed errors for a busy or broken file.
+ */
+export async function runOnFile<T>(db: SqliteDatabase, access: Access, work: () => T): Promise<T> {
+  if (!db.open) throw new StoreClosedError();
+  return gateFor(db).run(db, access, () => {
+    if (!db.open) throw new StoreClosedError();
+    try {
+      return work();
+    } catch (error) {
+      throw toStoreError(error, addressOf(db.name));
+    }
+  });
 }
