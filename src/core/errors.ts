@@ -31,7 +31,8 @@ export type CausewayErrorCode =
   | 'TRANSPORT_SETUP'
   | 'SAGA_NOT_FOUND'
   | 'SAGA_INVALID_STATE'
-  | 'SAGA_ABORTED';
+  | 'SAGA_ABORTED'
+  | 'PUBLISH_REJECTED';
 
 export interface CausewayErrorOptions {
   cause?: unknown;
