@@ -10,12 +10,17 @@ import {
 } from 'causeway';
 import { PulsarTopologyError, PulsarTransportDriver } from 'causeway/pulsar';
 import { transportContract } from '../contracts/transport.contract.js';
-import { pulsarTransportHarness, pulsarUrl } from './fixtures/pulsar-transport-harness.js';
+import {
+  createHarness,
+  deleteDestinations,
+  freshDestination,
+  pulsarUrl,
+} from './fixtures/pulsar-transport-harness.js';
 
-transportContract(pulsarTransportHarness());
+transportContract(createHarness());
 
-const harness = pulsarTransportHarness();
-const fresh = harness.destination;
+const destinations: string[] = [];
+const fresh = () => freshDestination(destinations);
 
 /** Resolves once `test` holds for what was pushed; tests await events, never sleep for them. */
 function gather<T>(test: (items: T[]) => boolean) {
@@ -69,7 +74,7 @@ async function relay(
 }
 
 describe('Pulsar transport (WebSocket API)', () => {
-  afterAll(() => harness.cleanup());
+  afterAll(() => deleteDestinations(destinations.splice(0)));
 
   it('keeps each key on one process of a group (Key_Shared) and in order there', async () => {
     const destination = fresh();
