@@ -1,15 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { HTTP } from 'cloudevents';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  createTransport,
-  DeadLetterManager,
-  isCausewayError,
-  type Delivery,
-  type Message,
-} from 'causeway';
+import { createTransport, DeadLetterManager, isCausewayError, type Message } from 'causeway';
 import { NatsTopologyError, NatsTransportDriver, type NatsTransportOptions } from 'causeway/nats';
 import { transportContract } from '../contracts/transport.contract.js';
+import { deadLetterManagerCase } from './fixtures/dead-letter-manager-case.js';
+import { deliveryInbox } from './fixtures/deliveries.js';
 import {
   createHarness,
   deleteDestinations,
@@ -31,25 +27,6 @@ const settings: NatsTransportOptions = { servers: natsServers, pullExpiresMs: 1_
 const deleteOurs = () => deleteDestinations(destinations.splice(0));
 
 transportContract(createHarness());
-
-/** Deliveries in arrival order; `next()` waits for the next one. */
-function inbox() {
-  const queue: Delivery[] = [];
-  const waiting: ((d: Delivery) => void)[] = [];
-  return {
-    push: (delivery: Delivery) => {
-      const taker = waiting.shift();
-      if (taker) taker(delivery);
-      else queue.push(delivery);
-    },
-    next: () =>
-      new Promise<Delivery>((resolve) => {
-        const ready = queue.shift();
-        if (ready) resolve(ready);
-        else waiting.push(resolve);
-      }),
-  };
-}
 
 describe('NATS JetStream transport', () => {
   afterAll(deleteOurs);
@@ -97,7 +74,7 @@ describe('NATS JetStream transport', () => {
     const driver = await NatsTransportDriver.connect(settings);
     const transport = createTransport(driver);
     try {
-      const deliveries = inbox();
+      const deliveries = deliveryInbox();
       const handle = await driver.consume(destination, 'g', { prefetch: 1 }, deliveries.push);
       const [id] = await transport.publish(destination, [{ type: 'Job', data: {} }]);
       const first = await deliveries.next();
@@ -132,7 +109,7 @@ describe('NATS JetStream transport', () => {
     const driver = await NatsTransportDriver.connect(settings);
     const transport = createTransport(driver);
     try {
-      const deliveries = inbox();
+      const deliveries = deliveryInbox();
       const handle = await driver.consume(destination, 'sdk', { prefetch: 1 }, deliveries.push);
       const [id] = await transport.publish(destination, [
         { type: 'OrderPlaced', data: { orderId: 'o1' }, subject: 'orders/o1', partitionkey: 'o1' },
@@ -180,64 +157,13 @@ describe('NATS JetStream transport', () => {
     }
   });
 
-  it('manages dead letters: list, show, retry for the failed group only, purge', async () => {
+  it('manages dead letters: list, show, count, retry for the failed group only, purge', async () => {
     const destination = freshDestination();
     const driver = await NatsTransportDriver.connect(settings);
     const transport = createTransport(driver);
     const manager = new DeadLetterManager(driver.deadLetterStore);
     try {
-      let refuse = true;
-      const billed: string[] = [];
-      const shipped: string[] = [];
-      let billedAgain!: () => void;
-      const retried = new Promise<void>((resolve) => (billedAgain = resolve));
-      await transport.subscribe(
-        destination,
-        'billing',
-        (m) => {
-          if (refuse) throw new Error('card declined');
-          billed.push(m.id);
-          billedAgain();
-        },
-        { retry: { maxAttempts: 1 } },
-      );
-      let sentinelShipped!: () => void;
-      const shippedSentinel = new Promise<void>((resolve) => (sentinelShipped = resolve));
-      await transport.subscribe(destination, 'shipping', (m) => {
-        shipped.push(m.id);
-        if (m.type === 'Sentinel') sentinelShipped();
-      });
-      const [id, other] = await transport.publish(destination, [
-        { type: 'Charge', data: { n: 1 } },
-        { type: 'Charge', data: { n: 2 } },
-      ]);
-      let letters = await manager.list({ destination });
-      for (let i = 0; i < 400 && letters.length < 2; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-        letters = await manager.list({ destination });
-      }
-      expect(letters.map((l) => l.messageId).sort()).toEqual([id, other].sort());
-      expect(await manager.count({ destination, error: 'declined' })).toBe(2);
-      const letter = letters.find((l) => l.messageId === id)!;
-      expect(await manager.show(letter.id)).toMatchObject({
-        destination,
-        group: 'billing',
-        failure: { reason: 'max_attempts', errorMessage: 'card declined' },
-      });
-      expect(letter.message.headers['ce-id']).toBe(id);
-
-      refuse = false;
-      expect(await manager.retry(letter.id)).toBe(true);
-      await retried;
-      expect(billed).toEqual([id]);
-      expect((await manager.list({ destination })).map((l) => l.messageId)).toEqual([other]);
-      expect(await manager.purge({ destination })).toBe(1);
-      expect(await manager.count({ destination })).toBe(0);
-      // Shipping handled each message once: the retry was for billing only. The sentinel comes
-      // after the retried copy in the stream, so shipping has seen that copy by then.
-      const [sentinel] = await transport.publish(destination, [{ type: 'Sentinel', data: {} }]);
-      await shippedSentinel;
-      expect(shipped.sort()).toEqual([id, other, sentinel].sort());
+      await deadLetterManagerCase(transport, manager, destination);
     } finally {
       await transport.close();
     }

@@ -26,12 +26,15 @@ export async function openClient(
         connected ? Math.min(MAX_RETRY_MS, 50 * 2 ** Math.min(retries, 6)) : cause,
     },
   });
-  // Without an 'error' listener a lost connection would crash the process.
-  client.on('error', onError);
+  // Without an 'error' listener a lost connection would crash the process. A failed first
+  // connect is thrown instead of reported.
+  client.on('error', (error: unknown) => {
+    if (connected) onError(error);
+  });
   try {
     await client.connect();
   } catch (cause) {
-    client.destroy();
+    if (client.isOpen) client.destroy();
     throw new StoreUnavailableError(redactUrl(url), { cause });
   }
   connected = true;

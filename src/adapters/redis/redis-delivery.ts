@@ -41,6 +41,8 @@ export interface DeliveryScope {
   retryScheduled(ms: number): void;
   /** Called once the delivery is settled, whatever the outcome. */
   settled(entry: StreamEntry): void;
+  /** Called once the delivery was given back (it is pending again, claimable at once). */
+  released(): void;
 }
 
 export function fieldMap(fields: readonly string[]): Map<string, string> {
@@ -123,8 +125,8 @@ export function toDelivery(entry: StreamEntry, scope: DeliveryScope): Delivery {
         scope.retryScheduled(delay);
       }),
     release: () =>
-      settle(() =>
-        RELEASE.run(
+      settle(async () => {
+        await RELEASE.run(
           scope.client,
           [entry.key],
           [
@@ -134,8 +136,9 @@ export function toDelivery(entry: StreamEntry, scope: DeliveryScope): Delivery {
             String(scope.releaseIdleMs),
             String(Math.max(0, entry.deliveries - 1)),
           ],
-        ),
-      ),
+        );
+        scope.released();
+      }),
     deadLetter: (failure) =>
       settle(() =>
         DEAD_LETTER.run(

@@ -113,6 +113,11 @@ export class RedisReadLoop {
     wake?.();
   }
 
+  /** An entry was given back while this loop still reads: claim it at the next turn. */
+  released(): void {
+    this.#nextClaimAt = 0;
+  }
+
   /** A retry of this group is due in `ms`: poll then instead of at the next interval. */
   retryScheduled(ms: number): void {
     this.#schedulePoll(ms);
@@ -154,7 +159,7 @@ export class RedisReadLoop {
     const id = this.reader.sendCommand<number>(['CLIENT', 'ID']).then((value) => {
       this.#readerId = String(value);
     });
-    const reply = await this.reader.sendCommand<ReadReply>([
+    const read = this.reader.sendCommand<ReadReply>([
       'XREADGROUP',
       'GROUP',
       group,
@@ -168,7 +173,8 @@ export class RedisReadLoop {
       '>',
       '>',
     ]);
-    await id;
+    // Both awaited together: a lost connection rejects both, and neither may go unhandled.
+    const [, reply] = await Promise.all([id, read]);
     for (const [key, entries] of reply ?? []) {
       for (const [entryId, fields] of entries) {
         if (fields)

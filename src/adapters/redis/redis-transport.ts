@@ -196,6 +196,7 @@ export class RedisTransportDriver implements TransportDriver {
           releaseIdleMs: RELEASED_IDLE_MS,
           retryScheduled: (ms) => loop.retryScheduled(ms),
           settled: (e) => loop.settled(e),
+          released: () => loop.released(),
         }),
       onDelivery,
     );
