@@ -17,9 +17,10 @@ export interface SagaStepContext<TData> {
    */
   readonly idempotencyKey: string;
   /**
-   * A copy of the saga's data for this attempt. Changes to it (or an object returned from
-   * the step, merged into it) are persisted when the step succeeds; a failed attempt's
-   * changes are dropped.
+   * A copy of the saga's data for this attempt. In `execute`, changes to it (or an object
+   * returned from the step, merged into it) are persisted when the step succeeds; a failed
+   * attempt's changes are dropped. In `compensate` it is read-only in effect: changes are
+   * never persisted.
    */
   data: TData;
   /** Aborted when the step times out, the saga is aborted, or the runtime loses its lease. */

@@ -211,8 +211,24 @@ export class SagaDriver {
       return;
     }
     const node = this.definition.nodes.get(next.step);
-    const compensate = node?.compensate;
-    if (!node || !compensate) {
+    if (!node) {
+      // A step renamed or removed since it ran: its effect may need undoing, and only a
+      // person can tell. Stop here, visibly, rather than skip it.
+      await this.#persist(
+        compensationFailed(
+          instance,
+          next.step,
+          {
+            name: 'ValidationError',
+            message: `saga "${this.definition.name}" has no step "${next.step}" to compensate (was the definition changed?)`,
+          },
+          this.#now(),
+        ),
+      );
+      return;
+    }
+    const compensate = node.compensate;
+    if (!compensate) {
       // Nothing to undo; persisted together with the next write.
       this.#instance = compensated(instance, next.step, this.#now());
       return;

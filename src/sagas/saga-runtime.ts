@@ -119,6 +119,10 @@ export class SagaRuntime {
     data: TData,
     options: { id?: string } = {},
   ): Promise<string> {
+    if (this.#stop.signal.aborted)
+      throw new ValidationError('Cannot start a saga', [
+        { path: ['runtime'], message: `runtime ${this.owner} is stopped` },
+      ]);
     const definition = this.#definition(saga);
     serializeJson(data, `data of a new "${definition.name}" saga`);
     const now = this.#env.clock.now();

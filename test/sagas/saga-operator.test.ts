@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineSaga, SagaAbortedError, SagaNotFoundError, SagaStateError } from 'causeway';
-import { EffectLedger, gate, setup } from './fixtures.js';
+import { EffectLedger, gate, leftBehind, setup } from './fixtures.js';
 
 interface Booking {
   trip: string;
@@ -147,5 +147,43 @@ describe('SagaRuntime: operator operations', () => {
     const error = new SagaAbortedError('x');
     expect(error.code).toBe('SAGA_ABORTED');
     expect(error.toJSON()).toMatchObject({ code: 'SAGA_ABORTED', name: 'SagaAbortedError' });
+  });
+});
+
+describe('SagaRuntime: definitions that changed under running instances', () => {
+  it('a completed step missing from the definition stops compensation visibly', async () => {
+    const { time, store, runtime } = setup();
+    await leftBehind(
+      store,
+      time.now(),
+      {
+        id: 'old',
+        name: 'renamed',
+        status: 'compensating',
+        currentStep: undefined,
+        completedSteps: ['reserve-v1', 'charge'],
+        compensatedSteps: ['charge'],
+        error: { step: 'ship', kind: 'execute', name: 'Error', message: 'no' },
+      },
+      'dead',
+      0,
+    );
+    const saga = defineSaga<object>({
+      name: 'renamed',
+      steps: [
+        { name: 'reserve-v2', execute: () => undefined, compensate: () => undefined },
+        { name: 'charge', execute: () => undefined },
+      ],
+    });
+    const rt = runtime({ sagas: [saga] });
+    await rt.start();
+    const done = await time.runUntil(rt.wait('old'));
+    expect(done).toMatchObject({
+      status: 'compensation_failed',
+      currentStep: 'reserve-v1',
+      error: { step: 'reserve-v1', kind: 'compensate', name: 'ValidationError' },
+    });
+    await time.runUntil(rt.stop());
+    await expect(rt.begin(saga, {})).rejects.toMatchObject({ code: 'VALIDATION' });
   });
 });

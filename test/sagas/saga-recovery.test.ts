@@ -228,4 +228,74 @@ describe('SagaRuntime: crash recovery and leases', () => {
     expect((await time.runUntil(b.wait('d-1'))).status).toBe('completed');
     await time.runUntil(b.stop());
   });
+
+  it('a step that kills its runtime every time cannot loop: interrupted attempts count', async () => {
+    const { time, store, runtime } = setup();
+    const log: string[] = [];
+    const poison = (kills: () => Promise<void>) =>
+      defineSaga<object>({
+        name: 'poison',
+        steps: [
+          { name: 'ok', execute: () => undefined, compensate: () => void log.push('undo ok') },
+          { name: 'kills', retry: { maxAttempts: 2 }, execute: kills },
+        ],
+      });
+    // Each runtime dies inside `kills`: its store goes silent, as a killed process's would.
+    const doomed = (owner: string) => {
+      const dying = severable(store);
+      const saga = poison(async () => {
+        log.push(`kills in ${owner}`);
+        dying.sever();
+        await new Promise(() => undefined);
+      });
+      return runtime({ sagas: [saga], store: dying.store, owner });
+    };
+    await doomed('first').begin('poison', {}, { id: 'p-1' });
+    await time.advance(0);
+    await doomed('second').start();
+    await time.advance(ttl + 1_000); // the second runtime takes it over and dies the same way
+    expect(log).toEqual(['kills in first', 'kills in second']);
+
+    const survivor = runtime({
+      sagas: [poison(async () => void log.push('never runs'))],
+      owner: 'third',
+    });
+    await survivor.start();
+    const done = await time.runUntil(survivor.wait('p-1'));
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ step: 'kills', name: 'Interrupted' });
+    expect(log).toEqual(['kills in first', 'kills in second', 'undo ok']);
+    expect(done.history.map((h) => `${h.kind} ${h.step} #${h.attempt} ${h.outcome}`)).toEqual([
+      'execute ok #1 succeeded',
+      'execute kills #1 interrupted',
+      'execute kills #2 interrupted',
+      'compensate ok #1 succeeded',
+    ]);
+    await time.runUntil(survivor.stop());
+  });
+
+  it('a step that runs longer than the lease keeps it: the heartbeat renews it', async () => {
+    const { time, runtime, store } = setup();
+    const drivers: string[] = [];
+    const saga = defineSaga<object>({
+      name: 'long',
+      steps: [
+        {
+          name: 'slow',
+          execute: async (ctx) => {
+            drivers.push((await store.get(ctx.sagaId))!.leaseOwner!);
+            await time.sleep(5 * ttl);
+          },
+        },
+      ],
+    });
+    const a = runtime({ sagas: [saga], owner: 'a' });
+    const b = runtime({ sagas: [saga], owner: 'b' });
+    await b.start(); // polls every second for abandoned work
+    const done = await time.runUntil(a.run(saga, {}, { id: 'l-1' }));
+    expect(done.status).toBe('completed');
+    expect(drivers).toEqual(['a']);
+    expect(done.history).toHaveLength(1);
+    await time.runUntil(b.stop());
+  });
 });
