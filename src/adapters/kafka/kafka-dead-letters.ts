@@ -2,7 +2,9 @@ import type { Admin, Consumer } from '@platformatic/kafka';
 import { newId } from '../../core/ids.js';
 import type { WireMessage } from '../../messaging/binary-codec.js';
 import {
+  failureFromJson,
   matchesQuery,
+  pageDeadLetters,
   type DeadLetter,
   type DeadLetterQuery,
   type DeadLetterStore,
@@ -10,7 +12,7 @@ import {
 import type { SerialProducer } from './kafka-producer.js';
 import type { KafkaNames } from './kafka-topology.js';
 import { hasApiCode } from './kafka-topology.js';
-import { CE_PREFIX, HEADERS, originalHeaders, parseFailure } from './kafka-wire.js';
+import { CE_PREFIX, HEADERS, originalHeaders } from './kafka-wire.js';
 
 type Bytes = Buffer | null;
 /** One stored record, as the fetch API returns it (bytes, no consumer group involved). */
@@ -58,10 +60,7 @@ export class KafkaDeadLetterStore implements DeadLetterStore {
     const letters: DeadLetter[] = [];
     for (const topic of await this.#topics(query.destination))
       letters.push(...(await this.#read(topic)).filter((l) => matchesQuery(l, query)));
-    letters.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const start = query.after === undefined ? 0 : letters.findIndex((l) => l.id > query.after!);
-    if (start < 0) return [];
-    return letters.slice(start, query.limit === undefined ? undefined : start + query.limit);
+    return pageDeadLetters(letters, query, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   async get(id: string): Promise<DeadLetter | undefined> {
@@ -196,8 +195,9 @@ function toLetter(
   headers: Record<string, string>,
   body: string,
 ): DeadLetter | undefined {
-  const failure = parseFailure(headers[HEADERS.failure]);
-  if (!failure) return undefined;
+  const json = headers[HEADERS.failure];
+  if (json === undefined) return undefined;
+  const failure = failureFromJson(json);
   const message = { headers: originalHeaders(headers), body };
   const at = headers[HEADERS.deadLetteredAt];
   return {

@@ -1,19 +1,8 @@
 import type { Admin } from '@platformatic/kafka';
-import { CausewayError, type CausewayErrorOptions } from '../../core/errors.js';
+import { TransportSetupError } from '../../core/errors.js';
 
 /** A topic could not be created as configured, or a name cannot be a Kafka topic; `cause` is the broker's answer. */
-export class KafkaTopologyError extends CausewayError {
-  constructor(
-    readonly resource: string,
-    message: string,
-    options: CausewayErrorOptions = {},
-  ) {
-    super('TRANSPORT_SETUP', message, options);
-  }
-  override toJSON() {
-    return { ...super.toJSON(), resource: this.resource };
-  }
-}
+export class KafkaTopologyError extends TransportSetupError {}
 
 /** Kafka topic names: ASCII letters, digits, `.`, `_`, `-`, at most 249 characters. */
 const LEGAL = /^[A-Za-z0-9._-]+$/;

@@ -58,17 +58,3 @@ export function deadLetterWire(raw: WireMessage, failure: FailureInfo, at: Date)
     body: raw.body,
   };
 }
-
-/** Reads a dead letter's failure header back, with its dates. */
-export function parseFailure(value: string | undefined): FailureInfo | undefined {
-  if (value === undefined) return undefined;
-  const parsed = JSON.parse(value) as Omit<FailureInfo, 'firstFailureAt' | 'lastFailureAt'> & {
-    firstFailureAt: string;
-    lastFailureAt: string;
-  };
-  return {
-    ...parsed,
-    firstFailureAt: new Date(parsed.firstFailureAt),
-    lastFailureAt: new Date(parsed.lastFailureAt),
-  };
-}
