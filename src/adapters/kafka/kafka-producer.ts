@@ -1,4 +1,6 @@
 import type { MessageToProduce, Producer } from '@platformatic/kafka';
+import { StoreUnavailableError } from '../../core/errors.js';
+import { isUnavailable } from './kafka-topology.js';
 
 export type Outgoing = MessageToProduce<string, string, string, string>;
 
@@ -15,7 +17,11 @@ export class SerialProducer {
   #queue: { messages: Outgoing[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #running = false;
 
-  constructor(readonly producer: Producer<string, string, string, string>) {}
+  constructor(
+    readonly producer: Producer<string, string, string, string>,
+    /** The brokers' address, for the error when they cannot be reached. */
+    private readonly address: string,
+  ) {}
 
   /** Resolves once the broker acknowledged every message (acks=all). */
   send(messages: Outgoing[]): Promise<void> {
@@ -39,7 +45,10 @@ export class SerialProducer {
       try {
         await this.producer.send({ messages: batch.flatMap((b) => b.messages) });
         for (const b of batch) b.resolve();
-      } catch (error) {
+      } catch (cause) {
+        const error = isUnavailable(cause)
+          ? new StoreUnavailableError(this.address, { cause })
+          : cause;
         for (const b of batch) b.reject(error);
       }
     }

@@ -1,5 +1,5 @@
 import type { Admin } from '@platformatic/kafka';
-import { TransportSetupError } from '../../core/errors.js';
+import { StoreUnavailableError, TransportSetupError } from '../../core/errors.js';
 
 /** A topic could not be created as configured, or a name cannot be a Kafka topic; `cause` is the broker's answer. */
 export class KafkaTopologyError extends TransportSetupError {}
@@ -95,6 +95,8 @@ export async function ensureTopic(
   admin: Admin,
   topic: string,
   settings: TopicSettings,
+  /** The brokers' address, for the error when they cannot be reached. */
+  address: string,
 ): Promise<void> {
   try {
     await admin.createTopics({
@@ -105,12 +107,48 @@ export async function ensureTopic(
     });
   } catch (cause) {
     if (hasApiCode(cause, TOPIC_ALREADY_EXISTS)) return;
+    if (isUnavailable(cause)) throw new StoreUnavailableError(address, { cause });
     throw new KafkaTopologyError(
       topic,
       `Cannot create Kafka topic "${topic}" (${settings.partitions} partitions, ${settings.replicas} replicas): ${describe(cause)}`,
       { cause },
     );
   }
+}
+
+/** Broker answers that mean "not reachable right now", not "refused". */
+const UNAVAILABLE = new Set([
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_OR_FOLLOWER',
+  'BROKER_NOT_AVAILABLE',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'NOT_COORDINATOR',
+  'REQUEST_TIMED_OUT',
+  'NETWORK_EXCEPTION',
+  'NOT_ENOUGH_REPLICAS',
+  'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
+]);
+
+/**
+ * Whether a client error means the cluster cannot be reached (connection refused or lost, a
+ * timeout, no leader during an election): callers get a `StoreUnavailableError` and retry, as
+ * with every other store, instead of a setup error they would have to fix.
+ */
+export function isUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 8) return false;
+  const { code, apiId, errors, cause } = error as {
+    code?: unknown;
+    apiId?: unknown;
+    errors?: unknown;
+    cause?: unknown;
+  };
+  if (code === 'PLT_KFK_NETWORK' || code === 'PLT_KFK_TIMEOUT') return true;
+  if (typeof code === 'string' && /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(code))
+    return true;
+  if (typeof apiId === 'string' && UNAVAILABLE.has(apiId)) return true;
+  if (Array.isArray(errors) && errors.some((e) => isUnavailable(e, depth + 1))) return true;
+  return isUnavailable(cause, depth + 1);
 }
 
 /** Whether a client error carries this Kafka protocol error code (also inside a group of errors). */

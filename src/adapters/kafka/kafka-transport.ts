@@ -87,7 +87,7 @@ export class KafkaTransportDriver implements TransportDriver {
     private readonly reader: Consumer<string, string, string, string>,
   ) {
     this.#brokers = brokers;
-    this.#producer = new SerialProducer(producer);
+    this.#producer = new SerialProducer(producer, brokers.join(','));
     this.names = new KafkaNames(options.prefix ?? 'causeway');
     this.deadLetterStore = new KafkaDeadLetterStore(
       this.names,
@@ -277,7 +277,7 @@ export class KafkaTransportDriver implements TransportDriver {
   #ensure(topic: string, settings: Parameters<typeof ensureTopic>[2]): Promise<void> {
     let ready = this.#topics.get(topic);
     if (!ready) {
-      ready = ensureTopic(this.admin, topic, settings);
+      ready = ensureTopic(this.admin, topic, settings, this.#brokers.join(','));
       ready.catch(() => this.#topics.delete(topic));
       this.#topics.set(topic, ready);
     }
