@@ -8,7 +8,7 @@ import {
   type Delivery,
   type Message,
 } from 'causeway';
-import { PulsarTopologyError, PulsarTransportDriver } from 'causeway/pulsar';
+import { PulsarPublishError, PulsarTopologyError, PulsarTransportDriver } from 'causeway/pulsar';
 import { transportContract } from '../contracts/transport.contract.js';
 import {
   createHarness,
@@ -229,6 +229,39 @@ describe('Pulsar transport (WebSocket API)', () => {
     } finally {
       await Promise.all([transport.close(), direct.close()]);
       proxy.server.close();
+    }
+  });
+
+  it('a message the broker refuses rejects publish with PulsarPublishError (its receipt is an error)', async () => {
+    const destination = fresh();
+    const topic = `${pulsarUrl}/admin/v2/persistent/public/default/${destination}`;
+    expect((await fetch(topic, { method: 'PUT' })).status).toBe(204);
+    // A topic policy the broker enforces on each message: at most 64 bytes.
+    const policy = await fetch(`${topic}/maxMessageSize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '64',
+    });
+    expect(policy.status).toBe(204);
+    const transport = createTransport(await PulsarTransportDriver.connect({ url: pulsarUrl }));
+    try {
+      // Topic policies reach the broker through a system topic: wait until it enforces this one.
+      let refused: unknown;
+      await until(async () => {
+        refused = await transport
+          .publish(destination, [{ type: 'Big', data: { text: 'x'.repeat(500) } }])
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        return refused !== undefined;
+      });
+      expect(refused).toBeInstanceOf(PulsarPublishError);
+      expect(isCausewayError(refused) && refused.code).toBe('PUBLISH_REJECTED');
+      expect((refused as PulsarPublishError).topic).toBe(destination);
+      expect((refused as Error).message).toContain('Exceed maximum message size');
+    } finally {
+      await transport.close();
     }
   });
 

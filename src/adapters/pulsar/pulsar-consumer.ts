@@ -91,7 +91,8 @@ export class PulsarConsumerLoop {
           else this.#attach(ws);
         },
         (error: unknown) => {
-          this.options.onError(error);
+          // One report when an outage starts, then one per ten attempts, not one per attempt.
+          if (this.#attempt % 10 === 1) this.options.onError(error);
           if (!this.#stopping) this.#reconnect();
         },
       );

@@ -23,9 +23,9 @@ export class PulsarPublishError extends CausewayError {
 }
 
 /**
- * Opens a WebSocket to Pulsar's WebSocket service. A refused handshake (unknown namespace,
- * bad subscription settings) is a `PulsarTopologyError` with the broker's reason; a broker
- * that does not answer is a `StoreUnavailableError`.
+ * Opens a WebSocket to Pulsar's WebSocket service. A handshake refused for our request
+ * (unknown namespace, bad subscription settings: HTTP 4xx) is a `PulsarTopologyError` with the
+ * broker's reason; a broker that does not answer or answers 5xx is a `StoreUnavailableError`.
  */
 export function openSocket(url: string, address: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -39,11 +39,14 @@ export function openSocket(url: string, address: string): Promise<WebSocket> {
       response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
       response.on('end', () => {
         ws.terminate();
+        const status = response.statusCode ?? 0;
+        const why = `Pulsar refused ${url.replace(/^.*\/ws\/v2\//, '')}: HTTP ${status} ${text.slice(0, 300)}`;
+        // 4xx: our request is wrong (unknown namespace, bad settings). 5xx: the broker is
+        // starting, stopping or failing over, which is an outage like a refused connection.
         reject(
-          new PulsarTopologyError(
-            url.replace(/\?.*$/, ''),
-            `Pulsar refused ${url.replace(/^.*\/ws\/v2\//, '')}: HTTP ${response.statusCode} ${text.slice(0, 300)}`,
-          ),
+          status >= 500
+            ? new StoreUnavailableError(address, { cause: new Error(why) })
+            : new PulsarTopologyError(url.replace(/\?.*$/, ''), why),
         );
       });
     });
