@@ -134,6 +134,43 @@ export class IdempotencyService {
   }
 }
 
+/**
+ * Callers waiting for an idempotency key to change, per key; each is woken once, by `wake(key)`
+ * or by its own timeout. Stores that learn of changes (in process, by notification) share it.
+ */
+export class KeyWaiters {
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  /**
+   * Resolves on `wake(key)` or after `maxWaitMs`. `registered` runs once the waiter is in
+   * place, with its `done`: a store looks at the key then, so a change that happened just
+   * before the waiter registered is not missed.
+   */
+  wait(key: string, maxWaitMs: number, registered?: (done: () => void) => void): Promise<void> {
+    return new Promise((resolve) => {
+      const waiters = this.#waiters.get(key) ?? new Set();
+      this.#waiters.set(key, waiters);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.#waiters.get(key) === waiters) this.#waiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, maxWaitMs);
+      waiters.add(done);
+      registered?.(done);
+    });
+  }
+
+  wake(key: string): void {
+    for (const waiter of [...(this.#waiters.get(key) ?? [])]) waiter();
+  }
+
+  wakeAll(): void {
+    for (const key of [...this.#waiters.keys()]) this.wake(key);
+  }
+}
+
 interface Entry {
   status: 'claimed' | 'completed';
   token: string;
@@ -145,7 +182,7 @@ interface Entry {
 /** The reference store, in process memory; waiters are woken directly. */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #entries = new Map<string, Entry>();
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new KeyWaiters();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -192,7 +229,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       result,
       expiresAt: ttlMs === undefined ? undefined : new Date(now.getTime() + ttlMs),
     });
-    this.#wake(key);
+    this.#waiters.wake(key);
     return true;
   }
 
@@ -200,25 +237,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const entry = this.#entries.get(key);
     if (entry?.status === 'claimed' && entry.token === token) {
       this.#entries.delete(key);
-      this.#wake(key);
+      this.#waiters.wake(key);
     }
   }
 
   waitForChange(key: string, maxWaitMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const waiters = this.#waiters.get(key) ?? new Set();
-      this.#waiters.set(key, waiters);
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, maxWaitMs);
-      waiters.add(done);
-    });
-  }
-
-  #wake(key: string): void {
-    for (const waiter of [...(this.#waiters.get(key) ?? [])]) waiter();
+    return this.#waiters.wait(key, maxWaitMs);
   }
 }

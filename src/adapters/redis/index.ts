@@ -9,3 +9,7 @@ export {
 } from './redis-transport.js';
 export { RedisSetupError } from './redis-keys.js';
 export { RedisDeadLetterStore } from './redis-dead-letters.js';
+export {
+  RedisIdempotencyStore,
+  type RedisIdempotencyStoreOptions,
+} from './redis-idempotency-store.js';
