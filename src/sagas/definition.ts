@@ -32,7 +32,8 @@ export interface SagaStepContext<TData> {
 /** A step's work: resolve to succeed (optionally with fields to merge into the data), throw to fail. */
 export type SagaStepFunction<TData> = (
   ctx: SagaStepContext<TData>,
-) => Promise<Partial<TData> | void> | Partial<TData> | void;
+  // NoInfer: the data type comes from the annotation or `ctx`, never from what a step returns.
+) => Promise<NoInfer<Partial<TData>> | void> | NoInfer<Partial<TData>> | void;
 
 /** A compensation: resolve once the step's effect is undone. */
 export type SagaCompensation<TData> = (ctx: SagaStepContext<TData>) => Promise<void> | void;

@@ -129,7 +129,8 @@ export interface SagaStore {
    * Writes `instance` if the stored version is `instance.version` and `owner` holds an
    * unexpired lease; extends the lease by `ttlMs` and returns the stored instance (version
    * + 1, `abortRequestedAt` as stored). Otherwise throws `SagaLeaseLostError` and writes
-   * nothing. `abortRequestedAt`, the lease and `version` in `instance` are ignored.
+   * nothing. `instance.version` is the expected version; the lease fields and
+   * `abortRequestedAt` in `instance` are ignored (the stored ones are kept or set).
    */
   save(instance: SagaInstance, owner: string, ttlMs: number): Promise<SagaInstance>;
 

@@ -204,7 +204,8 @@ describe('SagaRuntime: crash recovery and leases', () => {
   it('stop() lets the running attempt finish, records it and releases the lease for the next runtime', async () => {
     const { time, store, runtime } = setup();
     const slow = gate();
-    const saga = defineSaga<object>({
+    // No type argument: the data type is not inferred from what `execute` returns (a Promise).
+    const saga = defineSaga({
       name: 'drain',
       steps: [
         { name: 'one', execute: () => slow.wait },
