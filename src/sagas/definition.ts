@@ -29,7 +29,10 @@ export interface SagaStepContext<TData> {
   readonly failure: SagaFailure | undefined;
 }
 
-/** A step's work: resolve to succeed (optionally with fields to merge into the data), throw to fail. */
+/**
+ * A step's work: resolve to succeed, throw to fail. Resolving with a plain object merges its
+ * fields into the saga's data; any other value is ignored.
+ */
 export type SagaStepFunction<TData> = (
   ctx: SagaStepContext<TData>,
   // NoInfer: the data type comes from the annotation or `ctx`, never from what a step returns.

@@ -198,17 +198,18 @@ export function isPermanent(error: unknown): boolean {
   );
 }
 
-/** What a step resolved with is merged into an object's data; anything else replaces it. */
+/**
+ * A plain object a step resolves with is merged into (object) data; any other value is
+ * ignored, so `execute: () => list.push(x)` cannot replace the data with a number.
+ */
 export function mergeData(data: unknown, patch: unknown): unknown {
-  if (patch === undefined || patch === null) return data;
-  if (
-    typeof data === 'object' &&
-    data !== null &&
-    !Array.isArray(data) &&
-    typeof patch === 'object'
-  )
-    return { ...data, ...patch };
-  return patch;
+  return isPlainObject(data) && isPlainObject(patch) ? { ...data, ...patch } : data;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 function visit(visits: Record<string, number>, step: string): Record<string, number> {

@@ -64,6 +64,8 @@ describe('SagaRuntime: orchestrated sagas', () => {
           },
         },
         { name: 'charge', execute: () => ({ paymentId: 'p-9' }) },
+        // Not a plain object: ignored (a careless `() => list.push(x)` must not replace data).
+        { name: 'audit', execute: () => [1, 2] as unknown as Partial<Order> },
       ],
     });
     const rt = runtime({ sagas: [saga] });
@@ -78,12 +80,16 @@ describe('SagaRuntime: orchestrated sagas', () => {
     expect(done).toMatchObject({
       status: 'completed',
       currentStep: undefined,
-      completedSteps: ['reserve', 'charge'],
+      completedSteps: ['reserve', 'charge', 'audit'],
       data: { orderId: 'o-1', amount: 30, reservationId: 'r-9', paymentId: 'p-9' },
       error: undefined,
     });
     expect(done.endedAt).toEqual(time.now());
-    expect(outcomes(done)).toEqual(['execute reserve #1 succeeded', 'execute charge #1 succeeded']);
+    expect(outcomes(done)).toEqual([
+      'execute reserve #1 succeeded',
+      'execute charge #1 succeeded',
+      'execute audit #1 succeeded',
+    ]);
     expect(done.history[0]?.idempotencyKey).toBe('s-1:reserve:execute');
     expect(done.leaseOwner).toBeUndefined(); // released once settled
     expect(errors).toEqual([]);
