@@ -4,14 +4,13 @@
  * nothing is lost, and a message is handled twice only if it was in flight when the
  * consumer died. A broker that cannot run a case skips it with the limitation in the name.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { isStoreUnavailableError, type Consumer } from 'causeway';
+import { spawnFixture } from '../adapters/fixtures/spawn-runner.js';
 import type { TransportHarness, TransportUnderTest } from './transport-harness.js';
 import {
   openLedger,
@@ -202,27 +201,13 @@ async function restartMidStream(
 
 /** Runs `transport-worker.ts` in a child process; `handled(n)` resolves once it handled n. */
 function spawnWorker(spec: WorkerSpec) {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./transport-worker.ts', import.meta.url)),
-    ],
-    {
-      cwd: resolve(import.meta.dirname, '../..'),
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
   let ready = false;
   let handled = 0;
   const waiters: { test: () => boolean; done: () => void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (text) => {
+  const child = spawnFixture(fileURLToPath(new URL('./transport-worker.ts', import.meta.url)), [], {
+    [WORKER_ENV]: JSON.stringify(spec),
+  });
+  child.lines.on('line', (text) => {
     const line = JSON.parse(text) as { ready?: boolean; handled?: string };
     if (line.ready) ready = true;
     if (line.handled !== undefined) handled++;
@@ -235,10 +220,11 @@ function spawnWorker(spec: WorkerSpec) {
     new Promise<void>((done, reject) => {
       if (test()) return done();
       waiters.push({ test, done });
-      void exited.then(() => reject(new Error(`the worker process exited: ${stderr}`)));
+      void child.exited.then(() =>
+        reject(new Error(`the worker process exited: ${child.stderr()}`)),
+      );
     });
   return Object.assign(child, {
-    exited,
     ready: () => until(() => ready),
     handled: (count: number) => until(() => handled >= count),
   });
