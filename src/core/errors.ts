@@ -32,7 +32,8 @@ export type CausewayErrorCode =
   | 'SAGA_NOT_FOUND'
   | 'SAGA_INVALID_STATE'
   | 'SAGA_ABORTED'
-  | 'PUBLISH_REJECTED';
+  | 'PUBLISH_REJECTED'
+  | 'MESSAGE_TOO_LARGE';
 
 export interface CausewayErrorOptions {
   cause?: unknown;
@@ -175,6 +176,62 @@ export class EventTooLargeError extends CausewayError {
       limit: this.limit,
       index: this.index,
     };
+  }
+}
+
+/**
+ * A message is over the broker's size limit (body plus attributes, as the broker counts them).
+ * Nothing of that publish call was sent: every message is checked before the first is sent.
+ */
+export class MessageTooLargeError extends CausewayError {
+  constructor(
+    readonly destination: string,
+    readonly messageId: string | undefined,
+    readonly size: number,
+    readonly limit: number,
+    readonly limitName: string,
+  ) {
+    super(
+      'MESSAGE_TOO_LARGE',
+      `Message ${messageId ?? '(without id)'} for "${destination}" is ${size} bytes, over ${limitName} ` +
+        `(${limit} bytes). Store large payloads elsewhere and send a reference.`,
+    );
+  }
+  override toJSON() {
+    return {
+      ...super.toJSON(),
+      destination: this.destination,
+      messageId: this.messageId,
+      size: this.size,
+      limit: this.limit,
+      limitName: this.limitName,
+    };
+  }
+}
+
+/**
+ * The broker refused some messages of a publish (after retrying the ones it may accept later).
+ * `failed` names each refused message and the broker's reason; the others were stored, so a
+ * re-publish of the whole call can only duplicate them (consumers de-duplicate on the id).
+ */
+export class PublishRejectedError extends CausewayError {
+  constructor(
+    readonly destination: string,
+    readonly failed: readonly { messageId: string | undefined; code: string; message: string }[],
+    options: CausewayErrorOptions = {},
+  ) {
+    const first = failed[0];
+    super(
+      'PUBLISH_REJECTED',
+      `The broker refused ${failed.length} message(s) for "${destination}"` +
+        (first
+          ? `; first: ${first.messageId ?? '(without id)'}: ${first.code} ${first.message}`
+          : ''),
+      options,
+    );
+  }
+  override toJSON() {
+    return { ...super.toJSON(), destination: this.destination, failed: this.failed };
   }
 }
 
