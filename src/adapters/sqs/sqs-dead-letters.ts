@@ -38,7 +38,11 @@ export interface SqsDeadLetterSettings {
   scanWaitSeconds?: number;
 }
 
-type Visit = (letter: DeadLetter, receipt: string) => Promise<'next' | 'deleted' | 'stop'>;
+/** What a scan does after a letter: read on, or stop; `deleted` says the visitor deleted it. */
+type Visit = (
+  letter: DeadLetter,
+  receipt: string,
+) => Promise<{ deleted?: boolean; stop?: boolean }>;
 
 /**
  * Dead letters kept in each group's dead-letter queue, `<prefix>-dlq_<destination>__<group>`; a
@@ -65,7 +69,7 @@ export class SqsDeadLetterStore implements DeadLetterStore {
     for (const url of await this.#queues(query.destination))
       await this.#scan(url, async (letter) => {
         if (matchesQuery(letter, query)) letters.push(letter);
-        return 'next';
+        return {};
       });
     letters.sort(
       (a, b) =>
@@ -81,7 +85,7 @@ export class SqsDeadLetterStore implements DeadLetterStore {
     let found: DeadLetter | undefined;
     await this.#find(id, async (letter) => {
       found = letter;
-      return 'stop';
+      return {};
     });
     return found;
   }
@@ -114,7 +118,7 @@ export class SqsDeadLetterStore implements DeadLetterStore {
       );
       await this.#delete(id, receipt);
       retried = true;
-      return 'deleted';
+      return { deleted: true };
     });
     return retried;
   }
@@ -123,11 +127,10 @@ export class SqsDeadLetterStore implements DeadLetterStore {
     let removed = 0;
     for (const url of await this.#queues(query.destination))
       await this.#scan(url, async (letter, receipt) => {
-        if (query.olderThan !== undefined && letter.deadLetteredAt >= query.olderThan)
-          return 'next';
+        if (query.olderThan !== undefined && letter.deadLetteredAt >= query.olderThan) return {};
         await this.#delete(letter.id, receipt);
         removed++;
-        return 'deleted';
+        return { deleted: true };
       });
     return removed;
   }
@@ -144,14 +147,14 @@ export class SqsDeadLetterStore implements DeadLetterStore {
       if (isMissingQueue(error)) return;
       throw error;
     }
-    await this.#scan(url, (letter, receipt) =>
-      letter.id === id ? visit(letter, receipt) : Promise.resolve('next'),
+    await this.#scan(url, async (letter, receipt) =>
+      letter.id === id ? { ...(await visit(letter, receipt)), stop: true } : {},
     );
   }
 
   /** Reads the queue letter by letter, holding each invisible until the scan ends. */
   async #scan(url: string, visit: Visit): Promise<void> {
-    const held = new Map<string, string>();
+    const held = new Set<string>();
     const seen = new Set<string>();
     try {
       for (;;) {
@@ -166,19 +169,20 @@ export class SqsDeadLetterStore implements DeadLetterStore {
           }),
         );
         if (Messages.length === 0) return;
+        // Held before any is visited: a scan that stops early gives the whole batch back.
+        for (const { ReceiptHandle } of Messages) if (ReceiptHandle) held.add(ReceiptHandle);
         for (const received of Messages) {
           if (!received.ReceiptHandle || !received.MessageId) continue;
-          held.set(received.ReceiptHandle, received.MessageId);
           // A standard queue may hand the same message out twice: visit it once.
           if (seen.has(received.MessageId)) continue;
           seen.add(received.MessageId);
           const outcome = await visit(await this.#toLetter(url, received), received.ReceiptHandle);
-          if (outcome === 'deleted') held.delete(received.ReceiptHandle);
-          if (outcome === 'stop') return;
+          if (outcome.deleted) held.delete(received.ReceiptHandle);
+          if (outcome.stop) return;
         }
       }
     } finally {
-      await this.#release(url, [...held.keys()]);
+      await this.#release(url, [...held]);
     }
   }
 

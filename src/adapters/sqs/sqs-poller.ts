@@ -21,6 +21,8 @@ export interface PollerSettings {
   pollIntervalMs: number;
   visibilityTimeoutSeconds: number;
   onError: (error: unknown) => void;
+  /** Called once stopped with every delivery settled: the heartbeat has ended. */
+  onFinished: () => void;
 }
 
 /**
@@ -61,7 +63,7 @@ export class SqsPoller {
     this.#stopping = true;
     this.#wake?.();
     await this.#running;
-    if (this.#unsettled.size === 0) clearInterval(this.#heartbeat);
+    if (this.#unsettled.size === 0) this.#finish();
   }
 
   /** Forgets every delivery (the driver is closing): SQS redelivers them after their timeout. */
@@ -72,9 +74,14 @@ export class SqsPoller {
     this.#unsettled.clear();
   }
 
+  #finish(): void {
+    clearInterval(this.#heartbeat);
+    this.settings.onFinished();
+  }
+
   async #settling(receipt: string): Promise<void> {
     this.#unsettled.delete(receipt);
-    if (this.#stopping && this.#unsettled.size === 0) clearInterval(this.#heartbeat);
+    if (this.#stopping && this.#unsettled.size === 0) this.#finish();
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   DeleteQueueCommand,
   SendMessageBatchCommand,
@@ -136,7 +137,8 @@ export class SqsTransportDriver implements TransportDriver {
    * most 10 messages and `maxMessageBytes`; resolves once SQS stored every one in every queue.
    */
   async publishRaw(destination: string, wires: readonly WireMessage[]): Promise<void> {
-    const prepared = wires.map((wire, i) => outgoing(wire, `${Date.now()}-${i}`));
+    // Foreign bytes without a CloudEvents id still need FIFO group and deduplication ids.
+    const prepared = wires.map((wire) => outgoing(wire, randomUUID()));
     assertSizes(destination, prepared, this.sizeLimit);
     const urls = await this.#groupQueues(destination);
     const batches = splitBatches(prepared, this.sizeLimit.bytes);
@@ -203,17 +205,14 @@ export class SqsTransportDriver implements TransportDriver {
         pollIntervalMs: this.options.pollIntervalMs ?? 200,
         visibilityTimeoutSeconds: this.#queueSettings.visibilityTimeoutSeconds,
         onError,
+        // Kept until its last delivery is settled, so that `close()` ends its heartbeat.
+        onFinished: () => this.#pollers.delete(poller),
       },
       onDelivery,
     );
     this.#pollers.add(poller);
     poller.start();
-    return {
-      stop: async () => {
-        await poller.stop();
-        this.#pollers.delete(poller);
-      },
-    };
+    return { stop: () => poller.stop() };
   }
 
   /**
