@@ -28,12 +28,12 @@ import { collector } from './fixtures/collector.js';
 import {
   runPrefix,
   sqsTestOptions,
-  sqsTransportHarness,
+  createHarness,
   testClientConfig,
 } from './fixtures/sqs-transport-harness.js';
 
-transportContract(sqsTransportHarness({ fifo: false }));
-transportContract(sqsTransportHarness({ fifo: true }));
+transportContract(createHarness({ fifo: false }));
+transportContract(createHarness({ fifo: true }));
 
 const prefix = runPrefix('x');
 const destinations: { name: string; fifo: boolean }[] = [];
