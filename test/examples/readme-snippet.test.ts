@@ -55,6 +55,10 @@ it('the README sagas snippet is the snippet region of examples/sagas/main.ts', (
   expectSingleRegionSnippet('examples/sagas/main.ts');
 });
 
+it('the README Redis snippet is the snippet region of examples/redis/main.ts', () => {
+  expectSingleRegionSnippet('examples/redis/main.ts');
+});
+
 it('the README error table lists every error code', () => {
   const union = between(
     read('src/core/errors.ts'),
