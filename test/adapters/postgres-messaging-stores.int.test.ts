@@ -1,7 +1,11 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OutboxRelay, toMessage } from 'causeway';
-import { createPostgresOutboxStore, withTransaction } from 'causeway/postgres';
+import {
+  createPostgresEventStore,
+  createPostgresOutboxStore,
+  withTransaction,
+} from 'causeway/postgres';
 import {
   expectExactlyOnceInOrder,
   outboxContract,
@@ -16,10 +20,34 @@ import {
   postgresSchemas,
   postgresUrl,
 } from './fixtures/postgres-messaging-harness.js';
+import { eventOutboxCases } from './fixtures/event-outbox-cases.js';
 
 outboxContract(postgresOutboxHarness());
 inboxContract(postgresInboxHarness());
 idempotencyContract(postgresIdempotencyHarness());
+
+const eventSchemas = postgresSchemas();
+const eventSchema = eventSchemas.next();
+eventOutboxCases({
+  name: 'postgres',
+  async open(destination) {
+    const options = { connectionString: postgresUrl, schema: eventSchema };
+    const events = await createPostgresEventStore({ ...options, outbox: { destination } });
+    // The relay's store has a pool of its own, as a relay process would.
+    const outbox = await createPostgresOutboxStore(options);
+    return {
+      events,
+      outbox,
+      pending: () => outbox.pending(),
+      listening: () => outbox.listening(),
+      async close() {
+        await events.close();
+        await outbox.close();
+      },
+    };
+  },
+  cleanup: () => eventSchemas.drop(),
+});
 
 describe('PostgreSQL outbox: relays in several processes', () => {
   const schemas = postgresSchemas();

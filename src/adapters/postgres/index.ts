@@ -53,3 +53,4 @@ export {
   type PostgresDeadLetterStoreOptions,
 } from './postgres-dead-letters.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';
+export { eventToMessage, type EventOutboxOptions } from '../sql/event-outbox.js';

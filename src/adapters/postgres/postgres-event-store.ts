@@ -38,7 +38,11 @@ import {
   type PostgresConnectionOptions,
 } from './postgres-connection.js';
 import { NotificationListener } from './postgres-listener.js';
-import { PostgresTransaction } from './postgres-transaction.js';
+import { isPostgresTransaction, PostgresTransaction } from './postgres-transaction.js';
+import type { EventRegistry } from '../../event-store/event-registry.js';
+import { chainHooks, eventOutboxHook, type EventOutboxOptions } from '../sql/event-outbox.js';
+import { outboxChannel } from './postgres-messaging-sql.js';
+import { writeOutbox } from './postgres-outbox.js';
 import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
 
@@ -55,6 +59,13 @@ type StreamStartRecord = {
 export interface PostgresEventStoreOptions extends EventStoreOptions, PostgresConnectionOptions {
   /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
   migrate?: boolean;
+  /**
+   * Publishes appended events through the transactional outbox (see `EventOutboxOptions`):
+   * each event `destination` names is written to `causeway_outbox` in the append's own
+   * transaction. Run an `OutboxRelay` with a `PostgresOutboxStore` on the same schema; it is
+   * woken after each such append.
+   */
+  outbox?: EventOutboxOptions;
 }
 
 /** The most often other processes are woken by NOTIFY (ours are woken directly). */
@@ -78,9 +89,14 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
   #announcing: Promise<void> | undefined;
   #announceAgain = false;
   #closed = false;
+  readonly #outboxHook: InTransactionHook | undefined;
 
   constructor(
-    options: Omit<PostgresEventStoreOptions, keyof EventStoreOptions> & { clock?: Clock } = {},
+    options: Omit<PostgresEventStoreOptions, keyof EventStoreOptions> & {
+      clock?: Clock;
+      /** Decodes (and upcasts) events for the outbox's `destination`. */
+      registry?: EventRegistry;
+    } = {},
   ) {
     this.identity = schemaIdentity(options.schema);
     this.#connection = openConnection(options);
@@ -96,6 +112,15 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
       this.identity.channel,
       this.#instance,
     );
+    const identity = this.identity;
+    this.#outboxHook =
+      options.outbox &&
+      eventOutboxHook(options.outbox, options.registry, (transaction, destination, messages) => {
+        if (!isPostgresTransaction(transaction))
+          throw new TypeError('expected a PostgresTransaction');
+        // No NOTIFY inside the append: relays are woken with subscribers, after the commit.
+        return writeOutbox(transaction, identity, messages, destination, false);
+      });
   }
 
   /** The pool the store queries, for running your own statements in the same database. */
@@ -119,7 +144,8 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
     expected: ExpectedVersion,
     inTransaction?: InTransactionHook,
   ): Promise<AppendResult> {
-    if (inTransaction) return this.#appendWith(streamId, events, expected, inTransaction);
+    const hook = chainHooks(this.#outboxHook, inTransaction);
+    if (hook) return this.#appendWith(streamId, events, expected, hook);
     const result = await this.#run(() =>
       runAppend(
         (config) => runQuery(this.#connection.pool, config),
@@ -199,11 +225,22 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
       do {
         this.#announceAgain = false;
         const started = Date.now();
-        await runQuery(this.#connection.pool, {
-          name: `${this.identity.statementPrefix}notify`,
-          text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
-          values: [this.identity.channel, this.#instance],
-        }).catch(() => undefined);
+        // With the outbox option, relays hear about the same commits on their own channel.
+        await runQuery(
+          this.#connection.pool,
+          this.#outboxHook
+            ? {
+                name: `${this.identity.statementPrefix}notify_outbox`,
+                text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2),
+                              pg_notify($3, '')`,
+                values: [this.identity.channel, this.#instance, outboxChannel(this.identity)],
+              }
+            : {
+                name: `${this.identity.statementPrefix}notify`,
+                text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+                values: [this.identity.channel, this.#instance],
+              },
+        ).catch(() => undefined);
         // Always cool down: appends arriving meanwhile are announced together afterwards.
         const wait = ANNOUNCE_INTERVAL_MS - (Date.now() - started);
         if (wait > 0 && !this.#closed) await sleep(wait, undefined, { ref: false });

@@ -45,12 +45,29 @@ CREATE TABLE ${s}.causeway_idempotency (
 `;
 }
 
-/** The outbox statements, per schema. `$n` parameters are listed beside each. */
-export function outboxStatements(id: SchemaIdentity) {
+/** The channel relays LISTEN on for committed outbox writes. */
+export function outboxChannel(id: SchemaIdentity): string {
+  return `${id.statementPrefix}outbox`;
+}
+
+const statements = new WeakMap<SchemaIdentity, ReturnType<typeof buildOutboxStatements>>();
+
+/** The outbox statements, per schema (built once). `$n` parameters are listed beside each. */
+export function outboxStatements(id: SchemaIdentity): ReturnType<typeof buildOutboxStatements> {
+  let built = statements.get(id);
+  if (!built) statements.set(id, (built = buildOutboxStatements(id)));
+  return built;
+}
+
+function buildOutboxStatements(id: SchemaIdentity) {
   const t = `${id.quoted}.causeway_outbox`;
   const free = (o: string) =>
     `${o}.available_at <= clock_timestamp()
      AND (${o}.claimed_until IS NULL OR ${o}.claimed_until < clock_timestamp() OR ${o}.claimed_by = $1)`;
+  const insert = `
+INSERT INTO ${t} (destination, message_id, partition_key, headers, body)
+SELECT $1::text, e->>'id', e->>'key', e->'headers', e->>'body'
+FROM json_array_elements($2::json) WITH ORDINALITY AS b(e, n) ORDER BY n`;
   return {
     /**
      * $1 destination, $2 json array of {id, key, headers, body}, in order, $3 channel. The
@@ -58,13 +75,10 @@ export function outboxStatements(id: SchemaIdentity) {
      * rollback.
      */
     write: `
-WITH written AS (
-  INSERT INTO ${t} (destination, message_id, partition_key, headers, body)
-  SELECT $1::text, e->>'id', e->>'key', e->'headers', e->>'body'
-  FROM json_array_elements($2::json) WITH ORDINALITY AS b(e, n) ORDER BY n
-  RETURNING 1
-)
+WITH written AS (${insert} RETURNING 1)
 SELECT pg_notify($3, '') FROM (SELECT count(*) FROM written) AS w`,
+    /** $1 destination, $2 messages as for `write`: for writers that announce after commit. */
+    insert,
     /**
      * $1 owner, $2 limit. Step 1 of a claim: free unkeyed records and free *heads* (the oldest
      * unsent record of their key), locked FOR UPDATE SKIP LOCKED. A head another relay is

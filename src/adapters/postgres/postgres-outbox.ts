@@ -6,9 +6,10 @@ import type { Message } from '../../messaging/message.js';
 import type { OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
 import { HEADER_PREFIX } from '../sql/queue-consumer.js';
 import { NotificationListener } from './postgres-listener.js';
-import { outboxStatements, type OutboxRow } from './postgres-messaging-sql.js';
+import { outboxChannel, outboxStatements, type OutboxRow } from './postgres-messaging-sql.js';
 import { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 import { isPostgresTransaction, type PostgresTransaction } from './postgres-transaction.js';
+import type { SchemaIdentity } from './postgres-identity.js';
 
 export type PostgresOutboxStoreOptions = PostgresStoreOptions;
 
@@ -38,7 +39,7 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
   constructor(options: Omit<PostgresOutboxStoreOptions, 'migrate'> = {}) {
     super(options);
     this.#sql = outboxStatements(this.identity);
-    this.#channel = `${this.identity.statementPrefix}outbox`;
+    this.#channel = outboxChannel(this.identity);
     // Every announcement comes through the channel (own process included: only the commit
     // knows), so no payload is ever "ours".
     this.#listener = new NotificationListener(
@@ -58,29 +59,7 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
     destination: string,
     messages: readonly Message[],
   ): Promise<void> {
-    if (messages.length === 0) return;
-    let client: ClientBase;
-    if (isPostgresTransaction(transaction)) {
-      if (!transaction.open) {
-        throw new ValidationError('Transaction ended', [
-          { path: ['transaction'], message: 'write to the outbox before the transaction ends' },
-        ]);
-      }
-      client = transaction.client;
-    } else {
-      client = transaction;
-    }
-    const batch = messages.map((message) => {
-      const wire = encodeBinary(message, HEADER_PREFIX);
-      return { id: message.id, key: message.partitionkey ?? null, ...wire };
-    });
-    await this.run(() =>
-      client.query({
-        name: `${this.identity.statementPrefix}outbox_write`,
-        text: this.#sql.write,
-        values: [destination, JSON.stringify(batch), this.#channel],
-      }),
-    );
+    await this.run(() => writeOutbox(transaction, this.identity, messages, destination, true));
   }
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<OutboxRecord[]> {
@@ -152,6 +131,50 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
   protected override async onClose(): Promise<void> {
     await this.#listener.close();
   }
+}
+
+/**
+ * Adds outbox messages through `transaction` (see `PostgresOutboxStore.write`). With
+ * `notify` the NOTIFY rides in the transaction; without, the writer announces after commit
+ * (the event store does: notifying transactions serialize their commits).
+ */
+export async function writeOutbox(
+  transaction: PostgresTransaction | ClientBase,
+  identity: SchemaIdentity,
+  messages: readonly Message[],
+  destination: string,
+  notify: boolean,
+): Promise<void> {
+  if (messages.length === 0) return;
+  let client: ClientBase;
+  if (isPostgresTransaction(transaction)) {
+    if (!transaction.open) {
+      throw new ValidationError('Transaction ended', [
+        { path: ['transaction'], message: 'write to the outbox before the transaction ends' },
+      ]);
+    }
+    client = transaction.client;
+  } else {
+    client = transaction;
+  }
+  const batch = messages.map((message) => {
+    const wire = encodeBinary(message, HEADER_PREFIX);
+    return { id: message.id, key: message.partitionkey ?? null, ...wire };
+  });
+  const sql = outboxStatements(identity);
+  await client.query(
+    notify
+      ? {
+          name: `${identity.statementPrefix}outbox_write`,
+          text: sql.write,
+          values: [destination, JSON.stringify(batch), outboxChannel(identity)],
+        }
+      : {
+          name: `${identity.statementPrefix}outbox_insert`,
+          text: sql.insert,
+          values: [destination, JSON.stringify(batch)],
+        },
+  );
 }
 
 function toRecord(row: OutboxRow): OutboxRecord {

@@ -37,3 +37,4 @@ export {
 export { SqliteTransportDriver, type SqliteTransportOptions } from './sqlite-transport.js';
 export { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';
+export { eventToMessage, type EventOutboxOptions } from '../sql/event-outbox.js';

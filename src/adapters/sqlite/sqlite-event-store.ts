@@ -14,7 +14,10 @@ import type {
   StreamInfo,
   StreamMetadata,
 } from '../../event-store/types.js';
+import type { EventRegistry } from '../../event-store/event-registry.js';
+import { chainHooks, eventOutboxHook, type EventOutboxOptions } from '../sql/event-outbox.js';
 import { appendInTransaction, appendWithHook } from './sqlite-append.js';
+import { writeOutbox } from './sqlite-outbox.js';
 import { SqliteCheckpointStore } from './sqlite-checkpoint-store.js';
 import {
   addressOf,
@@ -23,7 +26,8 @@ import {
   toStoreError,
   type SqliteDatabase,
 } from './sqlite-schema.js';
-import { gateFor, type SqliteFileGate } from './sqlite-transaction.js';
+import { gateFor, isSqliteTransaction, type SqliteFileGate } from './sqlite-transaction.js';
+import type { Message } from '../../messaging/message.js';
 import {
   EVENT_COLUMNS,
   STREAM_COLUMNS,
@@ -46,6 +50,12 @@ export interface SqliteEventStoreOptions extends EventStoreOptions {
    * `runSerialized` so they never land inside it.
    */
   database?: SqliteDatabase;
+  /**
+   * Publishes appended events through the transactional outbox (see `EventOutboxOptions`):
+   * each event `destination` names is written to `causeway_outbox` in the append's own
+   * transaction. Run an `OutboxRelay` with a `SqliteOutboxStore` on the same file.
+   */
+  outbox?: EventOutboxOptions;
 }
 
 interface ReadAllParams {
@@ -74,9 +84,19 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
   readonly #statements;
   readonly #readAll = new Map<string, Statement<[ReadAllParams], RawEventRow>>();
   readonly #gate: SqliteFileGate;
+  readonly #outboxHook: InTransactionHook | undefined;
   #closed = false;
 
-  constructor(options: { filename?: string; database?: SqliteDatabase; clock?: Clock } = {}) {
+  constructor(
+    options: {
+      filename?: string;
+      database?: SqliteDatabase;
+      clock?: Clock;
+      outbox?: EventOutboxOptions;
+      /** Decodes (and upcasts) events for the outbox's `destination`. */
+      registry?: EventRegistry;
+    } = {},
+  ) {
     if (options.database !== undefined && options.filename !== undefined) {
       throw new ValidationError('Invalid SQLite store options', [
         { path: ['database'], message: 'pass either `filename` or `database`, not both' },
@@ -95,6 +115,8 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
     this.#gate = gateFor(this.database);
     this.checkpoints = new SqliteCheckpointStore(this.database, { clock: this.#clock });
     this.#statements = this.#prepare(this.database);
+    this.#outboxHook =
+      options.outbox && eventOutboxHook(options.outbox, options.registry, writeOutboxRows);
   }
 
   #prepare(db: SqliteDatabase) {
@@ -164,18 +186,12 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
   ): Promise<AppendResult> {
     const now = this.#clock.now();
     let result: AppendResult;
-    if (inTransaction) {
+    const hook = chainHooks(this.#outboxHook, inTransaction);
+    if (hook) {
       // The hook awaits, so this one holds the transaction open across turns of the event loop.
       this.#assertOpen();
       try {
-        result = await appendWithHook(
-          this.database,
-          streamId,
-          events,
-          expected,
-          now,
-          inTransaction,
-        );
+        result = await appendWithHook(this.database, streamId, events, expected, now, hook);
       } catch (error) {
         throw toStoreError(error, this.address);
       }
@@ -366,11 +382,19 @@ export class SqliteEventStoreDriver implements EventStoreDriver {
 
 /** An event store in a SQLite file (default `./causeway.db`), created on first use. */
 export function createSqliteEventStore(options: SqliteEventStoreOptions = {}): EventStore {
-  const { filename, database, ...storeOptions } = options;
+  const { filename, database, outbox, ...storeOptions } = options;
   const driver = new SqliteEventStoreDriver({
     ...(filename === undefined ? {} : { filename }),
     ...(database === undefined ? {} : { database }),
     ...(storeOptions.clock === undefined ? {} : { clock: storeOptions.clock }),
+    ...(outbox === undefined ? {} : { outbox }),
+    ...(storeOptions.registry === undefined ? {} : { registry: storeOptions.registry }),
   });
   return createEventStore(driver, storeOptions);
+}
+
+/** The event store's outbox hook writes through the append's `SqliteTransaction`. */
+function writeOutboxRows(transaction: unknown, destination: string, messages: readonly Message[]) {
+  if (!isSqliteTransaction(transaction)) throw new TypeError('expected a SqliteTransaction');
+  writeOutbox(transaction, destination, messages);
 }

@@ -8,6 +8,7 @@ import {
   gateFor,
   isSqliteTransaction,
   runOnFile,
+  type SqliteFileGate,
   type SqliteTransaction,
 } from './sqlite-transaction.js';
 
@@ -35,6 +36,60 @@ function insertFor(db: SqliteDatabase): Insert {
   return insert;
 }
 
+interface Wake {
+  listeners: Set<() => void>;
+  scheduled: boolean;
+}
+
+/** Relays listening per file, so a write through any connection of this process wakes them. */
+const wakes = new WeakMap<SqliteFileGate, Wake>();
+
+function wakeFor(db: SqliteDatabase): Wake {
+  const gate = gateFor(db);
+  let wake = wakes.get(gate);
+  if (!wake) wakes.set(gate, (wake = { listeners: new Set(), scheduled: false }));
+  return wake;
+}
+
+/**
+ * Adds outbox messages through `transaction` (see `SqliteOutboxStore.write`); also what the
+ * event store's `outbox` option writes with.
+ */
+export function writeOutbox(
+  transaction: SqliteTransaction | SqliteDatabase,
+  destination: string,
+  messages: readonly Message[],
+): void {
+  const db = isSqliteTransaction(transaction) ? transaction.database : transaction;
+  if (isSqliteTransaction(transaction)) transaction.assertOpen();
+  // Refuses a write that would land inside (or wait for) another task's open transaction.
+  gateFor(db).assertSyncWrite(db);
+  const insert = insertFor(db);
+  const now = Date.now();
+  try {
+    for (const message of messages) {
+      const wire = encodeBinary(message, HEADER_PREFIX);
+      insert.run(
+        destination,
+        message.id,
+        message.partitionkey ?? null,
+        JSON.stringify(wire.headers),
+        wire.body,
+        now,
+      );
+    }
+  } catch (error) {
+    throw toStoreError(error, addressOf(db.name));
+  }
+  const wake = wakeFor(db);
+  if (wake.scheduled || wake.listeners.size === 0) return;
+  wake.scheduled = true;
+  setImmediate(() => {
+    wake.scheduled = false;
+    for (const listener of [...wake.listeners]) listener();
+  });
+}
+
 /**
  * A transactional outbox in the SQLite file. `write` adds messages inside the caller's own
  * transaction (the handle the event store, the inbox or a projection gives you, or the
@@ -47,9 +102,7 @@ function insertFor(db: SqliteDatabase): Insert {
  */
 export class SqliteOutboxStore implements OutboxStore {
   readonly #db: SqliteDatabase;
-  readonly #listeners = new Set<() => void>();
   readonly #statements;
-  #wakeScheduled = false;
 
   constructor(database: SqliteDatabase) {
     this.#db = database;
@@ -68,28 +121,7 @@ export class SqliteOutboxStore implements OutboxStore {
     destination: string,
     messages: readonly Message[],
   ): void {
-    const db = isSqliteTransaction(transaction) ? transaction.database : transaction;
-    if (isSqliteTransaction(transaction)) transaction.assertOpen();
-    // Refuses a write that would land inside (or wait for) another task's open transaction.
-    gateFor(db).assertSyncWrite(db);
-    const insert = insertFor(db);
-    const now = Date.now();
-    try {
-      for (const message of messages) {
-        const wire = encodeBinary(message, HEADER_PREFIX);
-        insert.run(
-          destination,
-          message.id,
-          message.partitionkey ?? null,
-          JSON.stringify(wire.headers),
-          wire.body,
-          now,
-        );
-      }
-    } catch (error) {
-      throw toStoreError(error, addressOf(db.name));
-    }
-    this.#scheduleWake();
+    writeOutbox(transaction, destination, messages);
   }
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<OutboxRecord[]> {
@@ -130,23 +162,16 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   /**
-   * Wakes listeners after a `write` through this store. SQLite cannot announce commits, so
-   * the wake comes on the next turn of the event loop: a synchronous transaction has
-   * committed by then, and an async one holds the file's gate, which the relay's claim waits
-   * for. Writes from other processes are found by the relay's poll.
+   * Wakes `listener` after each write to this file from this process (through any store or
+   * the event store's outbox option). SQLite cannot announce commits, so the wake comes on
+   * the next turn of the event loop: a synchronous transaction has committed by then, and an
+   * async one holds the file's gate, which the relay's claim waits for. Writes from other
+   * processes are found by the relay's poll.
    */
   onWrite(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  #scheduleWake(): void {
-    if (this.#wakeScheduled || this.#listeners.size === 0) return;
-    this.#wakeScheduled = true;
-    setImmediate(() => {
-      this.#wakeScheduled = false;
-      for (const listener of [...this.#listeners]) listener();
-    });
+    const listeners = wakeFor(this.#db).listeners;
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   #run<T>(work: () => T, access: 'read' | 'write' = 'write'): Promise<T> {
