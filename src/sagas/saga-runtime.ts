@@ -105,6 +105,7 @@ export class SagaRuntime {
    * round is claimed; they run in the background), then keeps polling for more.
    */
   async start(): Promise<void> {
+    this.#refuseWhenStopped('start');
     if (this.#poller) return;
     await this.#claimRound();
     this.#poller = this.#poll();
@@ -119,10 +120,7 @@ export class SagaRuntime {
     data: TData,
     options: { id?: string } = {},
   ): Promise<string> {
-    if (this.#stop.signal.aborted)
-      throw new ValidationError('Cannot start a saga', [
-        { path: ['runtime'], message: `runtime ${this.owner} is stopped` },
-      ]);
+    this.#refuseWhenStopped('begin a saga');
     const definition = this.#definition(saga);
     serializeJson(data, `data of a new "${definition.name}" saga`);
     const now = this.#env.clock.now();
@@ -324,6 +322,14 @@ export class SagaRuntime {
         },
       ]);
     return registered;
+  }
+
+  /** A stopped runtime stays stopped: create a new one (its leases were released). */
+  #refuseWhenStopped(what: string): void {
+    if (this.#stop.signal.aborted)
+      throw new ValidationError(`Cannot ${what}`, [
+        { path: ['runtime'], message: `runtime ${this.owner} is stopped; create a new one` },
+      ]);
   }
 
   async #require(id: string): Promise<SagaInstance> {

@@ -185,5 +185,6 @@ describe('SagaRuntime: definitions that changed under running instances', () => 
     });
     await time.runUntil(rt.stop());
     await expect(rt.begin(saga, {})).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(rt.start()).rejects.toMatchObject({ code: 'VALIDATION' });
   });
 });
