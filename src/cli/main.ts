@@ -38,9 +38,17 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   };
 
   const runDlq: DlqRunner = async (command, body) => {
-    const { db, json, schema, amqp, amqpPrefix, nats, natsPrefix } = command.optsWithGlobals<
-      GlobalOptions & { amqp?: string; amqpPrefix?: string; nats?: string; natsPrefix?: string }
-    >();
+    const { db, json, schema, amqp, amqpPrefix, nats, natsPrefix, kafka, kafkaPrefix } =
+      command.optsWithGlobals<
+        GlobalOptions & {
+          amqp?: string;
+          amqpPrefix?: string;
+          nats?: string;
+          natsPrefix?: string;
+          kafka?: string;
+          kafkaPrefix?: string;
+        }
+      >();
     let root = command;
     while (root.parent) root = root.parent;
     const opened = await openDeadLetters(
@@ -52,6 +60,8 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
         ...(amqpPrefix === undefined ? {} : { amqpPrefix }),
         ...(nats === undefined ? {} : { nats }),
         ...(natsPrefix === undefined ? {} : { natsPrefix }),
+        ...(kafka === undefined ? {} : { kafka }),
+        ...(kafkaPrefix === undefined ? {} : { kafkaPrefix }),
       }),
     );
     try {

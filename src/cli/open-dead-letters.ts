@@ -6,7 +6,7 @@ import { importAdapter, parseDbTarget, type DbTarget } from './open-store.js';
 
 /** A broker that keeps its own dead letters, and the name prefix its transport uses. */
 export interface BrokerTarget {
-  kind: 'rabbitmq' | 'nats';
+  kind: 'rabbitmq' | 'nats' | 'kafka';
   url: string;
   prefix?: string;
 }
@@ -31,6 +31,7 @@ export async function openDeadLetters(target: DeadLetterTarget): Promise<OpenedD
   if (target.kind === 'sqlite') return openSqlite(target);
   if (target.kind === 'postgres') return openPostgres(target);
   if (target.kind === 'nats') return openNats(target);
+  if (target.kind === 'kafka') return openKafka(target);
   return openRabbitMq(target);
 }
 
@@ -139,6 +140,18 @@ async function openNats(target: BrokerTarget): Promise<OpenedDeadLetters> {
   return { store: driver.deadLetterStore, close: () => driver.close() };
 }
 
+async function openKafka(target: BrokerTarget): Promise<OpenedDeadLetters> {
+  const { KafkaTransportDriver } = await importAdapter(
+    () => import('../adapters/kafka/index.js'),
+    '@platformatic/kafka',
+  );
+  const driver = await KafkaTransportDriver.connect({
+    brokers: target.url.split(','),
+    ...(target.prefix === undefined ? {} : { prefix: target.prefix }),
+  });
+  return { store: driver.deadLetterStore, close: () => driver.close() };
+}
+
 export interface DeadLetterFlags {
   db: string;
   /** Whether --db was given on the command line (not just its default or CAUSEWAY_DB). */
@@ -148,6 +161,8 @@ export interface DeadLetterFlags {
   amqpPrefix?: string;
   nats?: string;
   natsPrefix?: string;
+  kafka?: string;
+  kafkaPrefix?: string;
 }
 
 /** The broker flags of `causeway dlq`: each names a broker instead of --db. */
@@ -170,6 +185,16 @@ const BROKERS = [
     url: /^(?:(?:nats|tls):\/\/[^,\s]+)(?:,(?:nats|tls):\/\/[^,\s]+)*$/i,
     expected: 'expected nats://host:4222 (or a comma-separated list of servers)',
     broker: 'NATS JetStream',
+  },
+  {
+    kind: 'kafka',
+    flag: '--kafka',
+    prefixFlag: '--kafka-prefix',
+    pick: (f: DeadLetterFlags) => [f.kafka, f.kafkaPrefix] as const,
+    // Kafka's bootstrap list: host:port pairs, comma-separated, no scheme.
+    url: /^[^,\s/@]+:\d+(?:,[^,\s/@]+:\d+)*$/,
+    expected: 'expected host:9092 (or a comma-separated list of bootstrap brokers)',
+    broker: 'Kafka',
   },
 ] as const;
 

@@ -22,7 +22,7 @@ export function brokerDlqCases(setup: BrokerDlqSetup): void {
   describe(`causeway dlq ${setup.flags[0]} (${setup.name})`, () => {
     it(
       'lists, counts, shows, retries (for the failed group only) and purges the broker’s dead letters',
-      { timeout: 60_000 },
+      { timeout: 150_000 }, // a dozen CLI processes, each compiling the CLI with tsx
       async () => {
         const { driver, store } = await setup.open();
         const transport = createTransport(driver);

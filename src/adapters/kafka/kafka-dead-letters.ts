@@ -11,7 +11,6 @@ import {
 } from '../../messaging/dead-letters.js';
 import type { SerialProducer } from './kafka-producer.js';
 import type { KafkaNames } from './kafka-topology.js';
-import { hasApiCode } from './kafka-topology.js';
 import { CE_PREFIX, HEADERS, originalHeaders } from './kafka-wire.js';
 
 type Bytes = Buffer | null;
@@ -22,7 +21,6 @@ interface StoredRecord {
   headers: Record<string, string>;
 }
 
-const UNKNOWN_TOPIC_OR_PARTITION = 3;
 const FETCH_BYTES = 8 * 1_048_576;
 
 /**
@@ -102,10 +100,13 @@ export class KafkaDeadLetterStore implements DeadLetterStore {
     ]);
   }
 
+  /** The dead-letter topics there are (of one destination, or all under the prefix). */
   async #topics(destination: string | undefined): Promise<string[]> {
-    if (destination !== undefined) return [this.names.deadLetterTopic(destination)];
-    return (await this.admin.listTopics()).filter(
-      (topic) => this.names.destinationOfDeadLetterTopic(topic) !== undefined,
+    const wanted = destination === undefined ? undefined : this.names.deadLetterTopic(destination);
+    return (await this.admin.listTopics()).filter((topic) =>
+      wanted === undefined
+        ? this.names.destinationOfDeadLetterTopic(topic) !== undefined
+        : topic === wanted,
     );
   }
 
@@ -125,13 +126,7 @@ export class KafkaDeadLetterStore implements DeadLetterStore {
 
   /** Reads every record from the log start to the end, without joining a consumer group. */
   async #fetchAll(topic: string): Promise<StoredRecord[]> {
-    let metadata;
-    try {
-      metadata = await this.reader.metadata({ topics: [topic], forceUpdate: true });
-    } catch (error) {
-      if (hasApiCode(error, UNKNOWN_TOPIC_OR_PARTITION)) return [];
-      throw error;
-    }
+    const metadata = await this.reader.metadata({ topics: [topic], forceUpdate: true });
     const info = metadata.topics.get(topic)!;
     const [earliest, latest] = await Promise.all([
       this.reader.listOffsets({ topics: [topic], timestamp: -2n }),

@@ -20,7 +20,7 @@ export interface DlqContext {
   note: (line: string) => void;
 }
 
-/** Opens the dead letters named by `--db`, `--amqp` or `--nats`, runs `body`, closes them. */
+/** Opens the dead letters named by `--db`, `--amqp`, `--nats` or `--kafka`, runs `body`, closes them. */
 export type DlqRunner = (
   command: Command,
   body: (context: DlqContext) => Promise<void>,
@@ -92,7 +92,7 @@ export function registerDlqCommands(program: Command, run: DlqRunner): void {
   const dlq = program
     .command('dlq')
     .description(
-      'dead letters of the SQL transports (--db), RabbitMQ (--amqp) or NATS JetStream (--nats): list, show, retry, purge',
+      'dead letters of the SQL transports (--db), RabbitMQ (--amqp), NATS JetStream (--nats) or Kafka (--kafka): list, show, retry, purge',
     )
     .option('--amqp <url>', 'read the dead letters of this RabbitMQ broker instead of --db')
     .option('--amqp-prefix <prefix>', 'with --amqp: the transport’s name prefix (default causeway)')
@@ -103,6 +103,14 @@ export function registerDlqCommands(program: Command, run: DlqRunner): void {
     .option(
       '--nats-prefix <prefix>',
       'with --nats: the transport’s stream prefix (default causeway)',
+    )
+    .option(
+      '--kafka <brokers>',
+      'read the dead letters of this Kafka cluster (host:port, comma-separated) instead of --db',
+    )
+    .option(
+      '--kafka-prefix <prefix>',
+      'with --kafka: the transport’s topic prefix (default causeway)',
     );
 
   dlq
