@@ -36,5 +36,6 @@ export {
 } from './sqlite-idempotency-store.js';
 export { SqliteTransportDriver, type SqliteTransportOptions } from './sqlite-transport.js';
 export { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
+export { SqliteSagaStore, type SqliteSagaStoreOptions } from './sqlite-saga-store.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';
 export { eventToMessage, type EventOutboxOptions } from '../sql/event-outbox.js';

@@ -155,6 +155,36 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 5,
+    // Saga instances (see src/adapters/sql/saga-rows.ts for the layout). Writes are fenced on
+    // `version` and the lease; `causeway_sagas_resumable` holds only active instances, so the
+    // runtimes' claim scans stay small however many finished instances accumulate.
+    sql: `
+      CREATE TABLE causeway_sagas (
+        id                 TEXT PRIMARY KEY,
+        name               TEXT NOT NULL,
+        status             TEXT NOT NULL CHECK (status IN
+                             ('running', 'compensating', 'completed', 'failed', 'compensation_failed')),
+        version            INTEGER NOT NULL,
+        current_step       TEXT,
+        attempt            INTEGER NOT NULL,
+        data               TEXT NOT NULL,
+        state              TEXT NOT NULL,
+        history            TEXT NOT NULL,
+        lease_owner        TEXT,
+        lease_expires_at   INTEGER,
+        abort_requested_at INTEGER,
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL,
+        ended_at           INTEGER
+      );
+      CREATE INDEX causeway_sagas_by_status ON causeway_sagas (status, id);
+      CREATE INDEX causeway_sagas_by_name ON causeway_sagas (name, status, id);
+      CREATE INDEX causeway_sagas_resumable ON causeway_sagas (name, created_at, id)
+        WHERE status IN ('running', 'compensating');
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
