@@ -190,6 +190,8 @@ describe('Pulsar transport (WebSocket API)', () => {
         errorClass: 'MaxDeliveriesExceeded',
       });
     } finally {
+      // Give the deliveries back so the consumer closes now, not only with the driver.
+      await Promise.all(received.items.map((d) => d.release()));
       await handle.stop();
       await driver.close();
     }
