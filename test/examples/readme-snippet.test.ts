@@ -59,6 +59,10 @@ it('the README Redis snippet is the snippet region of examples/redis/main.ts', (
   expectSingleRegionSnippet('examples/redis/main.ts');
 });
 
+it('the README outbox snippet is the snippet region of examples/outbox/main.ts', () => {
+  expectSingleRegionSnippet('examples/outbox/main.ts');
+});
+
 it('the README error table lists every error code', () => {
   const union = between(
     read('src/core/errors.ts'),
