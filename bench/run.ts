@@ -19,6 +19,7 @@ import {
 const SUITES: Record<string, () => Promise<Suite>> = {
   'event-store': async () => (await import('./event-store.bench.js')).suite,
   projections: async () => (await import('./projections.bench.js')).suite,
+  transports: async () => (await import('./transports.bench.js')).suite,
 };
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -27,7 +28,7 @@ function usage(): string {
   return [
     'usage: npm run bench -- [suite...]',
     `suites: ${Object.keys(SUITES).join(', ')}`,
-    'env: BENCH_SCALE (default 1), BENCH_ROUNDS (default 5), CAUSEWAY_PG_URL, BENCH_DATA_DIR (SQLite files; default $TMPDIR/causeway-bench)',
+    'env: BENCH_SCALE (default 1), BENCH_ROUNDS (default 5), CAUSEWAY_PG_URL, CAUSEWAY_AMQP_URL, CAUSEWAY_NATS_URL, BENCH_DATA_DIR (SQLite files; default $TMPDIR/causeway-bench)',
   ].join('\n');
 }
 

@@ -1,0 +1,68 @@
+import { createTransport, type TransportDriver } from 'causeway';
+import {
+  BATCH_SIZE,
+  CONCURRENCY,
+  endToEndRound,
+  MESSAGE_TYPE,
+  payload,
+  payloads,
+  PREFETCH,
+  Tally,
+  type Payload,
+  type TransportContestant,
+} from './workload.js';
+
+/** The publish-only destination and the one consumed end to end, with their group. */
+export interface BenchNames {
+  publish: string;
+  endToEnd: string;
+  group: string;
+}
+
+/**
+ * Causeway on any driver, the way applications use it: `createTransport(driver)`,
+ * `transport.publish` (confirmed), and `subscribe` with the consumer runtime's defaults
+ * (8 handlers, prefetch 16, per-key lanes, retries and dead letters armed). The publish-only
+ * destination gets its group created first (subscribed, then stopped), so every message is
+ * stored for one group, as on the raw side.
+ */
+export async function causewayContestant(
+  driver: TransportDriver,
+  names: BenchNames,
+  cleanup: () => Promise<void>,
+): Promise<TransportContestant> {
+  const transport = createTransport(driver);
+  const tally = new Tally();
+  try {
+    const idle = await transport.subscribe(names.publish, names.group, () => undefined);
+    await idle.stop();
+    await transport.subscribe(
+      names.endToEnd,
+      names.group,
+      (message) => tally.receive(message.data as Payload),
+      { concurrency: CONCURRENCY, prefetch: PREFETCH },
+    );
+  } catch (error) {
+    await transport.close().catch(() => undefined);
+    await cleanup().catch(() => undefined);
+    throw error;
+  }
+  const outgoing = (messages: readonly Payload[]) =>
+    messages.map((data) => ({ type: MESSAGE_TYPE, data }));
+  return {
+    publishOne: async (i) => {
+      await transport.publish(names.publish, outgoing([payload(i)]));
+    },
+    publishBatch: async (i, size) => {
+      await transport.publish(names.publish, outgoing(payloads(i * BATCH_SIZE, size)));
+    },
+    endToEnd: (count) =>
+      endToEndRound(tally, count, async (messages) => {
+        await transport.publish(names.endToEnd, outgoing(messages));
+      }),
+    close: async () => {
+      await transport.close();
+      await cleanup();
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import amqp, { type ConfirmChannel } from 'amqplib';
+import type { TransportDriver } from 'causeway';
+import { loadAdapter } from '../causeway.js';
+import { causewayContestant, type BenchNames } from './causeway-side.js';
+import {
+  BATCH_SIZE,
+  cloudEventHeaders,
+  endToEndRound,
+  MESSAGE_TYPE,
+  payload,
+  payloads,
+  PREFETCH,
+  Tally,
+  uniqueName,
+  type Payload,
+  type TransportEntrant,
+} from './workload.js';
+
+/**
+ * RabbitMQ contestants: the same topology on both sides (a durable topic exchange per
+ * destination, one durable quorum queue bound with `#`), persistent messages, publisher
+ * confirms. The raw side is `amqplib` as its documentation shows it; Causeway adds the
+ * CloudEvents headers, a delivery limit and dead-letter routing on the queue.
+ */
+
+/** The CloudEvents AMQP binding's header prefix, as Causeway writes it. */
+const AMQP_PREFIX = 'cloudEvents:';
+
+export function amqpUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env['CAUSEWAY_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+}
+
+/** Checks the broker answers; returns its version for the results. */
+export async function rabbitMqSettings(url: string): Promise<Record<string, string>> {
+  const connection = await amqp.connect(url);
+  try {
+    const props = connection.connection.serverProperties as Record<string, unknown>;
+    return {
+      'rabbitmq.server': `RabbitMQ ${String(props['version'] ?? 'unknown')}`,
+      'rabbitmq.topology':
+        'per side: a durable topic exchange and one durable quorum queue (bound with #); persistent messages; publisher confirms',
+    };
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Publishes on a confirm channel and resolves once the broker confirmed every message. */
+async function confirmed(
+  channel: ConfirmChannel,
+  exchange: string,
+  bodies: readonly Payload[],
+): Promise<void> {
+  const confirms: Promise<void>[] = [];
+  for (const body of bodies) {
+    let writable = true;
+    const headers = cloudEventHeaders(AMQP_PREFIX);
+    confirms.push(
+      new Promise<void>((resolve, reject) => {
+        writable = channel.publish(
+          exchange,
+          MESSAGE_TYPE,
+          Buffer.from(JSON.stringify(body)),
+          {
+            persistent: true,
+            contentType: 'application/json',
+            messageId: headers[`${AMQP_PREFIX}id`]!,
+            timestamp: Math.floor(Date.now() / 1000),
+            type: MESSAGE_TYPE,
+            headers,
+          },
+          (error) => (error ? reject(new Error('nack')) : resolve()),
+        );
+      }),
+    );
+    if (!writable) await new Promise((resolve) => channel.once('drain', resolve));
+  }
+  await Promise.all(confirms);
+}
+
+export function rabbitMqBaseline(url: string): TransportEntrant {
+  return {
+    label: 'amqplib confirm channel',
+    open: async () => {
+      const prefix = uniqueName('bench-raw');
+      const connection = await amqp.connect(url);
+      const publisher = await connection.createConfirmChannel();
+      const consumer = await connection.createChannel();
+      const exchanges = [`${prefix}.publish`, `${prefix}.e2e`];
+      const queues = exchanges.map((exchange) => `${exchange}.bench`);
+      for (const [k, exchange] of exchanges.entries()) {
+        await publisher.assertExchange(exchange, 'topic', { durable: true });
+        await publisher.assertQueue(queues[k]!, {
+          durable: true,
+          arguments: { 'x-queue-type': 'quorum' },
+        });
+        await publisher.bindQueue(queues[k]!, exchange, '#');
+      }
+      const tally = new Tally();
+      await consumer.prefetch(PREFETCH);
+      await consumer.consume(
+        queues[1]!,
+        (msg) => {
+          if (msg === null) return;
+          tally.receive(JSON.parse(msg.content.toString('utf8')) as Payload);
+          consumer.ack(msg);
+        },
+        { noAck: false },
+      );
+      const [publishExchange, e2eExchange] = exchanges as [string, string];
+      return {
+        publishOne: (i) => confirmed(publisher, publishExchange, [payload(i)]),
+        publishBatch: (i, size) =>
+          confirmed(publisher, publishExchange, payloads(i * BATCH_SIZE, size)),
+        endToEnd: (count) =>
+          endToEndRound(tally, count, (messages) => confirmed(publisher, e2eExchange, messages)),
+        close: async () => {
+          await consumer.close().catch(() => undefined);
+          for (const queue of queues) await publisher.deleteQueue(queue);
+          for (const exchange of exchanges) await publisher.deleteExchange(exchange);
+          await connection.close();
+        },
+      };
+    },
+  };
+}
+
+interface CausewayRabbitMqModule {
+  RabbitMqTransportDriver: {
+    connect(options: { url?: string; prefix?: string }): Promise<
+      TransportDriver & {
+        topology(): { exchanges: string[]; queues: string[] };
+      }
+    >;
+  };
+}
+
+export async function rabbitMqCauseway(url: string): Promise<TransportEntrant> {
+  const adapter = await loadAdapter<CausewayRabbitMqModule>(
+    'causeway/rabbitmq',
+    'src/adapters/rabbitmq/index.ts',
+    ['RabbitMqTransportDriver'],
+  );
+  if (!adapter.ok) return { reason: adapter.reason };
+  return {
+    label: 'causeway/rabbitmq',
+    open: async () => {
+      const prefix = uniqueName('bench-cw');
+      const driver = await adapter.module.RabbitMqTransportDriver.connect({ url, prefix });
+      const names: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
+      return causewayContestant(driver, names, async () => {
+        // Everything the driver declared, deleted on a connection of our own.
+        const { exchanges, queues } = driver.topology();
+        const connection = await amqp.connect(url);
+        try {
+          const channel = await connection.createChannel();
+          for (const queue of queues) await channel.deleteQueue(queue);
+          for (const exchange of exchanges) await channel.deleteExchange(exchange);
+        } finally {
+          await connection.close();
+        }
+      });
+    },
+  };
+}
