@@ -174,16 +174,20 @@ function isStatementError(error: unknown): boolean {
 /**
  * Runs `work` in one transaction on a checked-out client: COMMIT on success, ROLLBACK on any
  * error. A client whose ROLLBACK fails (the connection is gone) is destroyed, never reused.
+ * `opening`, a statement without parameters (taking an advisory lock), is sent with BEGIN as
+ * one simple query: one round trip fewer on every such transaction, which is what a short
+ * transaction's latency is made of.
  */
 export async function withTransaction<T>(
   pool: Pool,
   work: (client: PoolClient) => Promise<T>,
+  opening?: string,
 ): Promise<T> {
   const client = await pool.connect();
   const guard = guardCheckedOut(client);
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
+    await client.query(opening === undefined ? 'BEGIN' : `BEGIN; ${opening}`);
     const result = await work(client);
     await client.query('COMMIT');
     return result;

@@ -1,3 +1,4 @@
+import { escapeLiteral } from 'pg';
 import type { SchemaIdentity } from './postgres-identity.js';
 
 /**
@@ -61,18 +62,23 @@ CREATE INDEX causeway_dead_letters_by_destination
 /** "CWqu": the first int4 key of the transport's advisory locks. */
 export const QUEUE_LOCK_CLASS = 0x43577175;
 
+/**
+ * The transport's advisory locks. Publishers take the destination's lock shared, a group's
+ * first consumer exclusive: a message committed concurrently with the group's creation is
+ * then either copied by the backfill or fanned out to the group, never neither. Claims take
+ * their group's lock exclusive. The key is a literal so the statement can travel with BEGIN in
+ * one round trip (a simple query takes no parameters); `escapeLiteral` quotes it.
+ */
+export function queueLock(mode: 'shared' | 'exclusive', key: string): string {
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  return `SELECT ${fn}(${QUEUE_LOCK_CLASS}, hashtext(${escapeLiteral(key)}))`;
+}
+
 /** The statements, per schema. `$n` parameters are listed beside each. */
 export function transportStatements(id: SchemaIdentity) {
   const s = id.quoted;
   const held = 'destination = $1 AND group_name = $2 AND position = $3 AND locked_by = $4';
   return {
-    /**
-     * Publishers take the destination's lock shared, a group's first consumer exclusive: a
-     * message committed concurrently with the group's creation is then either copied by the
-     * backfill or fanned out to the group, never neither. $1 lock key.
-     */
-    lockShared: `SELECT pg_advisory_xact_lock_shared(${QUEUE_LOCK_CLASS}, hashtext($1))`,
-    lockExclusive: `SELECT pg_advisory_xact_lock(${QUEUE_LOCK_CLASS}, hashtext($1))`,
     /** $1 destination, $2 json array of {id, headers, body, key}: the log rows and their fan-out. */
     publish: `
 WITH batch AS (
@@ -98,7 +104,7 @@ SELECT m.destination, $2::text, m.position, m.partition_key
 FROM ${s}.causeway_messages m JOIN added a ON a.destination = m.destination`,
     /**
      * $1 destination, $2 group, $3 consumer, $4 limit, $5 lease ms. Claims run one at a time
-     * per group (under `lockExclusive` of the group), so the key check below sees every
+     * per group (under the group's exclusive `queueLock`), so the key check below sees every
      * committed claim; SKIP LOCKED passes over rows being settled right now. Per-key order: a
      * keyed row waits while an earlier row of its key is leased to another consumer; earlier
      * rows leased to this consumer were handed over first, and rows waiting for their retry

@@ -31,6 +31,7 @@ import { NotificationListener } from './postgres-listener.js';
 import { PostgresDeadLetterStore } from './postgres-dead-letters.js';
 import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
 import {
+  queueLock,
   transportStatements,
   type ClaimRecord,
   type DeadLetterRecord,
@@ -133,10 +134,10 @@ export class PostgresTransportDriver implements TransportDriver {
       body: wire.body,
       key: wire.headers[`${HEADER_PREFIX}partitionkey`] ?? null,
     }));
-    await this.#transaction(async (client) => {
-      await client.query(this.#sql.lockShared, [this.#lockKey(destination)]);
-      await client.query(this.#sql.publish, [destination, JSON.stringify(batch)]);
-    });
+    await this.#transaction(
+      (client) => client.query(this.#sql.publish, [destination, JSON.stringify(batch)]),
+      queueLock('shared', this.#lockKey(destination)),
+    );
     this.#hub.wakeDestination(destination);
     this.#announce();
   }
@@ -190,20 +191,21 @@ export class PostgresTransportDriver implements TransportDriver {
       join: async (destination, group) => {
         const known = await this.#query('group_exists', sql.groupExists, [destination, group]);
         if (known.rowCount) return;
-        await this.#transaction(async (client) => {
-          await client.query(sql.lockExclusive, [this.#lockKey(destination)]);
-          await client.query(sql.join, [destination, group]);
-        });
+        await this.#transaction(
+          (client) => client.query(sql.join, [destination, group]),
+          queueLock('exclusive', this.#lockKey(destination)),
+        );
       },
       claim: async (lease, limit, leaseMs) => {
-        const { rows } = await this.#transaction(async (client) => {
-          await client.query(sql.lockExclusive, [this.#lockKey(lease.destination, lease.group)]);
-          return client.query<ClaimRecord>({
-            name: `${this.identity.statementPrefix}claim`,
-            text: sql.claim,
-            values: [lease.destination, lease.group, lease.consumerId, limit, leaseMs],
-          });
-        });
+        const { rows } = await this.#transaction(
+          (client) =>
+            client.query<ClaimRecord>({
+              name: `${this.identity.statementPrefix}claim`,
+              text: sql.claim,
+              values: [lease.destination, lease.group, lease.consumerId, limit, leaseMs],
+            }),
+          queueLock('exclusive', this.#lockKey(lease.destination, lease.group)),
+        );
         return rows.map(toClaimed);
       },
       extend: async (lease, positions, leaseMs) => {
@@ -280,8 +282,8 @@ export class PostgresTransportDriver implements TransportDriver {
     );
   }
 
-  #transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    return this.#run(() => withTransaction(this.#connection.pool, work));
+  #transaction<T>(work: (client: PoolClient) => Promise<T>, opening?: string): Promise<T> {
+    return this.#run(() => withTransaction(this.#connection.pool, work, opening));
   }
 
   async #run<T>(work: () => Promise<T>): Promise<T> {
