@@ -1,20 +1,32 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  formatRate,
-  rate,
-  ratio,
-  scaled,
-  timeLoop,
-  type CaseResult,
-  type Rate,
-  type Suite,
-  type SuiteContext,
-} from './harness.js';
+import { rate, scaled, timeLoop, type Suite, type SuiteContext } from './harness.js';
 import { pgUrl, postgresSettings } from './event-store/postgres.js';
 import { kafkaEntrants, kafkaPending } from './transports/kafka.js';
+import {
+  runCase,
+  toCase,
+  type CaseSpec,
+  type Entrants,
+  type Outcome,
+  type RoundResult,
+  type Running,
+} from './transports/measure.js';
 import { natsBaseline, natsCauseway, natsSettings, natsUrl } from './transports/nats.js';
-import { outboxPending } from './transports/outbox.js';
+import {
+  OUTBOX_BATCH,
+  OUTBOX_WRITE_TX,
+  outboxCaseName,
+  type OutboxContestant,
+  type OutboxTarget,
+} from './transports/outbox.js';
+import {
+  OUTBOX_CAUSEWAY_SCHEMA,
+  OUTBOX_RAW_SCHEMA,
+  postgresOutboxBaseline,
+  postgresOutboxCauseway,
+} from './transports/outbox-postgres.js';
+import { sqliteOutboxBaseline, sqliteOutboxCauseway } from './transports/outbox-sqlite.js';
 import {
   dropTransportSchemas,
   POOL_SIZE,
@@ -33,12 +45,10 @@ import {
   CONCURRENCY,
   describeError,
   IN_FLIGHT,
-  median,
   MESSAGE_TYPE,
   percentile,
   PREFETCH,
   type TransportContestant,
-  type TransportEntrant,
 } from './transports/workload.js';
 
 /**
@@ -50,145 +60,6 @@ import {
 
 /** Messages per end-to-end round (scaled). */
 const END_TO_END_MESSAGES = 2_000;
-
-const SIDES = ['baseline', 'causeway'] as const;
-type Side = (typeof SIDES)[number];
-
-interface Entrants {
-  baseline: TransportEntrant;
-  causeway: TransportEntrant;
-}
-
-/** One round of one side: a rate, and for end-to-end rounds the latencies. */
-interface RoundResult {
-  rate: Rate;
-  latencies?: number[];
-}
-
-interface CaseSpec {
-  name: string;
-  unit: string;
-  /** One timed round; `warmupMs` is non-zero only for the untimed warm-up call. */
-  round: (
-    contestant: TransportContestant,
-    windowMs: number,
-    warmupMs: number,
-  ) => Promise<RoundResult>;
-}
-
-interface Running {
-  side: Side;
-  label: string;
-  contestant?: TransportContestant;
-  rounds: RoundResult[];
-  failure?: string;
-}
-
-const r1 = (x: number) => Math.round(x * 10) / 10;
-const r3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
-
-/**
- * Opens both sides on fresh names, warms each up, then lets them take turns for
- * `config.rounds` rounds; each figure is the median of its rounds. A side that fails drops
- * out with its reason; the baseline failing leaves the case without figures (noted).
- */
-async function runCase(
-  spec: CaseSpec,
-  entrants: Entrants,
-  context: SuiteContext,
-): Promise<Running[]> {
-  const { config } = context;
-  context.progress(spec.name);
-  const running: Running[] = [];
-  const window = Math.max(1, Math.round(config.durationMs / config.rounds));
-  try {
-    for (const side of SIDES) {
-      const entrant = entrants[side];
-      const entry: Running = {
-        side,
-        label: 'label' in entrant ? entrant.label : side,
-        rounds: [],
-      };
-      running.push(entry);
-      if ('reason' in entrant) {
-        entry.failure = entrant.reason;
-        continue;
-      }
-      try {
-        entry.contestant = await entrant.open();
-        await spec.round(entry.contestant, 0, config.warmupMs); // warm-up, not kept
-      } catch (error) {
-        entry.failure = `${entrant.label} failed: ${describeError(error)}`;
-      }
-    }
-    for (let round = 0; round < config.rounds; round++) {
-      for (const entry of running) {
-        if (!entry.contestant || entry.failure !== undefined) continue;
-        try {
-          entry.rounds.push(await spec.round(entry.contestant, window, 0));
-        } catch (error) {
-          entry.failure = `failed in round ${round + 1}: ${describeError(error)}`;
-        }
-      }
-    }
-  } finally {
-    for (const entry of running) await entry.contestant?.close().catch(() => undefined);
-  }
-  for (const entry of running) {
-    const ok = entry.failure === undefined && entry.rounds.length > 0;
-    const perRound = entry.rounds.map((r) => formatRate(r.rate.perSecond)).join(' / ');
-    context.progress(
-      `  ${entry.side.padEnd(9)} ${ok ? `${formatRate(median(entry.rounds.map((r) => r.rate.perSecond)))} ${spec.unit} (median)` : `— (${entry.failure ?? 'no result'})`}${perRound ? `   rounds: ${perRound}` : ''}`,
-    );
-  }
-  return running;
-}
-
-/** A row of the results: `pick` turns one round into the figure (a rate or a latency). */
-function toCase(
-  name: string,
-  unit: string,
-  running: readonly Running[],
-  pick: (round: RoundResult) => number,
-  lowerIsBetter = false,
-): CaseResult | { skipped: string } {
-  const figure = (side: Side): number | null => {
-    const entry = running.find((r) => r.side === side);
-    return entry && entry.failure === undefined && entry.rounds.length > 0
-      ? median(entry.rounds.map(pick))
-      : null;
-  };
-  const baseline = figure('baseline');
-  const baselineEntry = running.find((r) => r.side === 'baseline');
-  // Without the baseline there is no ratio to give: the case is listed as skipped, with why.
-  if (baseline === null) return { skipped: `baseline: ${baselineEntry?.failure ?? 'no result'}` };
-  const value = figure('causeway');
-  const notes = running.flatMap((entry) =>
-    entry.failure === undefined ? [] : [`${entry.side}: ${entry.failure}`],
-  );
-  if (lowerIsBetter)
-    notes.push('latency: ×baseline = raw ÷ causeway, so below 1 means Causeway is slower');
-  const digits = lowerIsBetter ? (x: number) => Math.round(x * 100) / 100 : r1;
-  return {
-    name,
-    value: value === null ? null : digits(value),
-    unit,
-    baseline: { name: baselineEntry?.label ?? 'baseline', value: digits(baseline) },
-    ratioToBaseline: r3(lowerIsBetter ? ratio(baseline, value) : ratio(value, baseline)),
-    emmett: null,
-    rounds: Object.fromEntries(
-      running
-        .filter((entry) => entry.rounds.length > 0)
-        .map((entry) => [entry.side, entry.rounds.map((r) => digits(pick(r)))]),
-    ),
-    ...(notes.length > 0 ? { notes } : {}),
-  };
-}
-
-interface Outcome {
-  cases: CaseResult[];
-  skipped: { name: string; reason: string }[];
-}
 
 /** The names of a backend's cases (also listed as skipped when its server is down). */
 function caseNames(backend: string, messages: number) {
@@ -211,23 +82,59 @@ function allCaseNames(backend: string, messages: number): string[] {
   ];
 }
 
+const perSecond = (round: RoundResult) => round.rate.perSecond;
+
+/** Adds a case's row to the results, or to the skipped list when it has no baseline. */
+function addRow(
+  outcome: Outcome,
+  name: string,
+  running: readonly Running<unknown>[],
+  unit: string,
+  pick: (round: RoundResult) => number,
+  lowerIsBetter = false,
+) {
+  const row = toCase(name, unit, running, pick, lowerIsBetter);
+  if ('skipped' in row) outcome.skipped.push({ name, reason: row.skipped });
+  else outcome.cases.push(row);
+  return row;
+}
+
+/** The outbox relay: a backlog written in transactions of 10, drained by the relay. */
+async function measureOutbox(
+  name: string,
+  entrants: Entrants<OutboxContestant>,
+  messages: number,
+  context: SuiteContext,
+  outcome: Outcome,
+): Promise<void> {
+  const spec: CaseSpec<OutboxContestant> = {
+    name,
+    unit: 'msgs/s',
+    round: async (c, _window, warmupMs) => {
+      const result = await c.relay(warmupMs > 0 ? Math.max(OUTBOX_BATCH, messages / 10) : messages);
+      return { rate: rate(1, result.units, result.elapsedMs) };
+    },
+  };
+  addRow(outcome, name, await runCase(spec, entrants, context), spec.unit, perSecond);
+}
+
 async function measureBackend(
   backend: string,
-  entrants: Entrants,
+  entrants: Entrants<TransportContestant>,
   context: SuiteContext,
   outcome: Outcome,
 ): Promise<void> {
   const { config } = context;
   const messages = scaled(END_TO_END_MESSAGES, config, BATCH_SIZE);
   const names = caseNames(backend, messages);
-  const publishOne: CaseSpec = {
+  const publishOne: CaseSpec<TransportContestant> = {
     name: names.publishOne,
     unit: 'msgs/s',
     round: async (c, durationMs, warmupMs) => ({
       rate: await timeLoop((_, i) => c.publishOne(i), { durationMs, warmupMs }),
     }),
   };
-  const publishBatch: CaseSpec = {
+  const publishBatch: CaseSpec<TransportContestant> = {
     name: names.publishBatch,
     unit: 'msgs/s',
     round: async (c, durationMs, warmupMs) => ({
@@ -238,7 +145,7 @@ async function measureBackend(
       }),
     }),
   };
-  const endToEnd: CaseSpec = {
+  const endToEnd: CaseSpec<TransportContestant> = {
     name: names.endToEnd,
     unit: 'msgs/s',
     round: async (c, _window, warmupMs) => {
@@ -249,26 +156,16 @@ async function measureBackend(
       return { rate: rate(1, result.units, result.elapsedMs), latencies: result.latencies };
     },
   };
-  const add = (name: string, row: CaseResult | { skipped: string }) => {
-    if ('skipped' in row) outcome.skipped.push({ name, reason: row.skipped });
-    else outcome.cases.push(row);
-  };
   for (const spec of [publishOne, publishBatch]) {
     const running = await runCase(spec, entrants, context);
-    add(
-      spec.name,
-      toCase(spec.name, spec.unit, running, (r) => r.rate.perSecond),
-    );
+    addRow(outcome, spec.name, running, spec.unit, perSecond);
   }
   const running = await runCase(endToEnd, entrants, context);
-  add(
-    endToEnd.name,
-    toCase(endToEnd.name, endToEnd.unit, running, (r) => r.rate.perSecond),
-  );
+  addRow(outcome, endToEnd.name, running, endToEnd.unit, perSecond);
   for (const p of [50, 99]) {
     const name = names.latency(p);
-    const row = toCase(name, 'ms', running, (r) => percentile(r.latencies ?? [], p), true);
-    add(name, row);
+    const latency = (r: RoundResult) => percentile(r.latencies ?? [], p);
+    const row = addRow(outcome, name, running, 'ms', latency, true);
     if (!('skipped' in row))
       context.progress(
         `  ${name}: baseline ${row.baseline.value} ms, causeway ${row.value ?? '—'} ms (median of rounds)`,
@@ -294,7 +191,7 @@ interface Backend {
   name: string;
   /** Checks the server answers; returns the settings to record. Throws when it does not. */
   settings(): Promise<Record<string, string>>;
-  entrants(): Promise<Entrants>;
+  entrants(): Promise<Entrants<TransportContestant>>;
   after?(): Promise<void>;
   hint: string;
 }
@@ -302,7 +199,7 @@ interface Backend {
 export const suite: Suite = {
   name: 'transports',
   description:
-    'durable publish and end-to-end throughput and latency: SQLite, PostgreSQL, RabbitMQ, NATS JetStream (Kafka when its adapter lands), vs the raw client',
+    'durable publish, end-to-end throughput and latency, outbox relay: SQLite, PostgreSQL, RabbitMQ, NATS JetStream (Kafka when its adapter lands), vs the raw client',
   async run(context) {
     const { config } = context;
     const outcome: Outcome = { cases: [], skipped: [] };
@@ -312,7 +209,8 @@ export const suite: Suite = {
       messages: `type "${MESSAGE_TYPE}", ~150 B JSON body, no partition key; both sides send the CloudEvents attributes (specversion, id as UUIDv7, source, type, time) as the protocol's headers and the content type, the raw side building them by hand`,
       publish: `one publisher awaiting each publish (1 message, or ${BATCH_SIZE} at once) until the broker confirmed it / the COMMIT returned; the destination has one consumer group that is not consuming, so every message is stored for it`,
       'end to end': `${messages} messages per round published in confirmed batches of ${BATCH_SIZE}, at most ${IN_FLIGHT} published but not yet handled; the consumer acks each message after its handler; raw consumers get the same credit as Causeway's runtime (concurrency ${CONCURRENCY}, prefetch ${PREFETCH}); latency = publish call → handler, same process`,
-      timing: `per case and side: a warm-up (${config.warmupMs} ms, or a tenth of an end-to-end round), then ${config.rounds} rounds taken in turns (${Math.round(config.durationMs / config.rounds)} ms each for publish cases, ${messages} messages for end to end); figures are the median of the rounds, every round is kept in the results (BENCH_SCALE=${config.scale}, BENCH_ROUNDS=${config.rounds})`,
+      outbox: `${messages} messages per round written untimed in transactions of ${OUTBOX_WRITE_TX}, then timed from the relay's start until the last is confirmed; both sides claim ${OUTBOX_BATCH} at a time, publish them in one confirmed publish, mark them sent`,
+      timing: `per case and side: a warm-up (${config.warmupMs} ms, or a tenth of a round of messages), then ${config.rounds} rounds taken in turns (${Math.round(config.durationMs / config.rounds)} ms each for publish cases, ${messages} messages otherwise); figures are the median of the rounds, every round is kept in the results (BENCH_SCALE=${config.scale}, BENCH_ROUNDS=${config.rounds})`,
     };
 
     const dir = process.env['BENCH_DATA_DIR'] ?? join(tmpdir(), 'causeway-bench');
@@ -342,7 +240,7 @@ export const suite: Suite = {
           baseline: postgresBaseline(pg),
           causeway: await postgresCauseway(pg),
         }),
-        after: () => dropTransportSchemas(pg),
+        after: () => dropTransportSchemas(pg, [OUTBOX_RAW_SCHEMA, OUTBOX_CAUSEWAY_SCHEMA]),
         hint: 'start it with scripts/services.sh up postgres or set CAUSEWAY_PG_URL',
       },
       {
@@ -365,19 +263,31 @@ export const suite: Suite = {
       },
     ];
 
+    // Each server is asked once; its answer (settings, or why it is down) serves every case.
+    const probes = new Map<string, Promise<string | undefined>>();
+    const unavailable = (backend: Backend): Promise<string | undefined> => {
+      let probe = probes.get(backend.name);
+      if (!probe) {
+        probe = backend.settings().then(
+          (found) => void Object.assign(settings, found),
+          (error: unknown) =>
+            `${backend.name} is not reachable (${describeError(error)}); ${backend.hint}`,
+        );
+        probes.set(backend.name, probe);
+      }
+      return probe;
+    };
+    const byName = (name: string) => backends.find((b) => b.name === name)!;
+
     for (const backend of backends) {
       if (only && !only.has(backend.name)) continue;
-      let ready = false;
-      try {
-        Object.assign(settings, await backend.settings());
-        ready = true;
-      } catch (error) {
-        const reason = `${backend.name} is not reachable (${describeError(error)}); ${backend.hint}`;
+      const reason = await unavailable(backend);
+      if (reason !== undefined) {
         context.progress(reason);
         for (const name of allCaseNames(backend.name, messages))
           outcome.skipped.push({ name, reason });
+        continue;
       }
-      if (!ready) continue;
       await measureBackend(backend.name, await backend.entrants(), context, outcome);
       await backend.after?.();
     }
@@ -389,9 +299,33 @@ export const suite: Suite = {
         for (const name of allCaseNames('kafka', messages))
           outcome.skipped.push({ name, reason: kafka });
     }
+
     if (!only || only.has('outbox')) {
-      const outbox = outboxPending();
-      for (const name of outbox.cases) outcome.skipped.push({ name, reason: outbox.reason });
+      const targets: OutboxTarget[] = ['queue', 'rabbitmq'];
+      for (const db of ['sqlite', 'postgres'] as const) {
+        for (const target of targets) {
+          const name = outboxCaseName(db, target);
+          const needed = target === 'rabbitmq' ? [db, 'rabbitmq'] : [db];
+          const reasons = await Promise.all(needed.map((b) => unavailable(byName(b))));
+          const reason = reasons.find((r) => r !== undefined);
+          if (reason !== undefined) {
+            outcome.skipped.push({ name, reason });
+            continue;
+          }
+          const entrants: Entrants<OutboxContestant> =
+            db === 'sqlite'
+              ? {
+                  baseline: sqliteOutboxBaseline(dir, target, amqp),
+                  causeway: await sqliteOutboxCauseway(dir, target, amqp),
+                }
+              : {
+                  baseline: postgresOutboxBaseline(pg, target, amqp),
+                  causeway: await postgresOutboxCauseway(pg, target, amqp),
+                };
+          await measureOutbox(name, entrants, messages, context, outcome);
+        }
+        await byName(db).after?.();
+      }
     }
 
     const { cases, skipped } = outcome;

@@ -1,43 +1,172 @@
-import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import {
+  createTransport,
+  newId,
+  OutboxRelay,
+  type Message,
+  type OutboxStore,
+  type TransportDriver,
+} from 'causeway';
+import { MESSAGE_TYPE, payload, payloads, type Payload } from './workload.js';
 
 /**
- * The outbox relay cases: the hook for the SQL outbox stores (they land separately). Planned:
- * messages written in application transactions (one row per message, committed with a
- * business row), then `OutboxRelay` publishing them to the same database's SQL queue and to
- * RabbitMQ, against a raw loop doing the same SELECT … FOR UPDATE SKIP LOCKED, publish,
- * DELETE per batch. Until `SqliteOutboxStore` / `PostgresOutboxStore` are exported, the cases
- * are listed as skipped with this reason.
+ * The outbox relay cases, shared by `outbox-sqlite.ts` and `outbox-postgres.ts`. Each round
+ * first writes `count` messages into the outbox in application transactions of
+ * `OUTBOX_WRITE_TX` (untimed), then times the relay from its start until the broker (or the
+ * COMMIT of the SQL queue) confirmed the last of them. Both sides claim `OUTBOX_BATCH` records
+ * at a time, publish them in one confirmed publish and mark them sent.
  */
 
-const STORES = [
-  { backend: 'sqlite', name: 'SqliteOutboxStore', entry: 'src/adapters/sqlite/index.ts' },
-  { backend: 'postgres', name: 'PostgresOutboxStore', entry: 'src/adapters/postgres/index.ts' },
-] as const;
+export const OUTBOX_WRITE_TX = 10;
+export const OUTBOX_BATCH = 100;
+export const OUTBOX_DESTINATION = 'outbox';
+export const OUTBOX_GROUP = 'bench';
 
-export function outboxCaseNames(backend: string): string[] {
-  return [`${backend} · outbox relay → ${backend} queue`, `${backend} · outbox relay → rabbitmq`];
+export type OutboxTarget = 'queue' | 'rabbitmq';
+
+/** One side of an outbox case, opened once on fresh storage. */
+export interface OutboxContestant {
+  /** Writes `count` messages (untimed), then relays them all; returns the relay's time. */
+  relay(count: number): Promise<{ units: number; elapsedMs: number }>;
+  close(): Promise<void>;
 }
 
-function exported(entry: string, name: string): boolean {
-  try {
-    return readFileSync(new URL(`../../${entry}`, import.meta.url), 'utf8').includes(name);
-  } catch {
-    return false;
+export type OutboxEntrant =
+  { label: string; open: () => Promise<OutboxContestant> } | { reason: string };
+
+export function outboxCaseName(backend: string, target: OutboxTarget): string {
+  return `${backend} · outbox relay → ${target === 'queue' ? `${backend} queue` : 'rabbitmq'}`;
+}
+
+/** A message as `OutboxStore.write` takes it: what `transport.publish` would have built. */
+export function outboxMessage(i: number): Message<Payload> {
+  return {
+    id: newId(),
+    source: 'causeway',
+    type: MESSAGE_TYPE,
+    specversion: '1.0',
+    time: new Date(),
+    datacontenttype: 'application/json',
+    data: payload(i),
+    extensions: {},
+  };
+}
+
+/** The untimed part of a round: `count` messages in application transactions of 10. */
+class Backlog {
+  #next = 0;
+
+  async write(count: number, transaction: (first: number, size: number) => Promise<void>) {
+    for (let written = 0; written < count; written += OUTBOX_WRITE_TX) {
+      const size = Math.min(OUTBOX_WRITE_TX, count - written);
+      await transaction(this.#next, size);
+      this.#next += size;
+    }
   }
 }
 
-/** The outbox cases that cannot run, and why. */
-export function outboxPending(): { cases: string[]; reason: string } {
-  const missing = STORES.filter((store) => !exported(store.entry, store.name));
-  const cases = STORES.flatMap((store) => outboxCaseNames(store.backend));
-  return missing.length > 0
-    ? {
-        cases,
-        reason: `the SQL outbox stores have not landed (${missing.map((s) => s.name).join(', ')} not exported); bench/transports/outbox.ts is the hook for them`,
+/** Counts what a driver confirmed, so a round can wait for the relay's last publish. */
+class CountingDriver implements TransportDriver {
+  readonly kind: string;
+  #published = 0;
+  #waiter: { count: number; resolve: () => void } | undefined;
+
+  constructor(private readonly inner: TransportDriver) {
+    this.kind = inner.kind;
+  }
+
+  async publish(destination: string, messages: readonly Message[]): Promise<void> {
+    await this.inner.publish(destination, messages);
+    this.#published += messages.length;
+    if (this.#waiter && this.#published >= this.#waiter.count) {
+      this.#waiter.resolve();
+      this.#waiter = undefined;
+    }
+  }
+
+  consume: TransportDriver['consume'] = (...args) => this.inner.consume(...args);
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** Resolves once `count` more messages were confirmed than when this was called. */
+  next(count: number): Promise<void> {
+    const target = this.#published + count;
+    return new Promise((resolve) => (this.#waiter = { count: target, resolve }));
+  }
+}
+
+/**
+ * Causeway's side on any outbox store and driver: `write` adds messages in one application
+ * transaction; each round starts an `OutboxRelay` (batch 100) on the backlog and stops it once
+ * all were published. The destination gets its consumer group first (subscribed, then
+ * stopped), so the SQL queue stores each message for it and RabbitMQ routes it to a queue.
+ */
+export async function causewayOutbox(options: {
+  store: OutboxStore;
+  driver: TransportDriver;
+  write: (messages: Message[]) => Promise<void>;
+  close: () => Promise<void>;
+}): Promise<OutboxContestant> {
+  const driver = new CountingDriver(options.driver);
+  const transport = createTransport(driver);
+  const idle = await transport.subscribe(OUTBOX_DESTINATION, OUTBOX_GROUP, () => undefined);
+  await idle.stop();
+  const backlog = new Backlog();
+  return {
+    relay: async (count) => {
+      await backlog.write(count, (first, size) =>
+        options.write(Array.from({ length: size }, (_, k) => outboxMessage(first + k))),
+      );
+      const done = driver.next(count);
+      const started = performance.now();
+      const relay = new OutboxRelay({
+        store: options.store,
+        driver,
+        batchSize: OUTBOX_BATCH,
+        onError: (error) => console.error(`outbox relay: ${String(error)}`),
+      });
+      await done;
+      const elapsedMs = performance.now() - started;
+      await relay.stop();
+      return { units: count, elapsedMs };
+    },
+    close: async () => {
+      await transport.close();
+      await options.close();
+    },
+  };
+}
+
+/** What the raw relay loop needs from its database and broker. */
+export interface RawOutbox<Row> {
+  /** Untimed: adds `messages` in one transaction. */
+  write(bodies: readonly Payload[]): Promise<void>;
+  /** Claims up to `limit` unsent rows, oldest first, under a lease. */
+  claim(limit: number): Promise<Row[]>;
+  publish(rows: readonly Row[]): Promise<void>;
+  markSent(rows: readonly Row[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The raw side: the same writes, then claim → publish → mark sent until nothing is left. */
+export function rawOutbox<Row>(outbox: RawOutbox<Row>): OutboxContestant {
+  const backlog = new Backlog();
+  return {
+    relay: async (count) => {
+      await backlog.write(count, (first, size) => outbox.write(payloads(first, size)));
+      const started = performance.now();
+      let relayed = 0;
+      while (relayed < count) {
+        const rows = await outbox.claim(OUTBOX_BATCH);
+        if (rows.length === 0) throw new Error(`raw relay: ${relayed} of ${count} rows found`);
+        await outbox.publish(rows);
+        await outbox.markSent(rows);
+        relayed += rows.length;
       }
-    : {
-        cases,
-        reason:
-          'the SQL outbox stores exist but bench/transports/outbox.ts does not measure them yet',
-      };
+      return { units: count, elapsedMs: performance.now() - started };
+    },
+    close: () => outbox.close(),
+  };
 }

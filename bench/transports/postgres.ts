@@ -25,13 +25,14 @@ const CAUSEWAY_SCHEMA = 'bench_transport_causeway';
 /** The raw consumer's fallback poll; the publisher wakes it directly within the process. */
 const POLL_MS = 1_000;
 
-function newPool(url: string): pg.Pool {
+export function newPool(url: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
   pool.on('error', () => undefined);
   return pool;
 }
 
-async function recreateSchema(url: string, schema: string, create: boolean): Promise<void> {
+/** Drops `schema` (and everything in it); creates it again when `create`. */
+export async function recreateSchema(url: string, schema: string, create: boolean): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -42,8 +43,13 @@ async function recreateSchema(url: string, schema: string, create: boolean): Pro
   }
 }
 
-export async function dropTransportSchemas(url: string): Promise<void> {
-  for (const schema of [RAW_SCHEMA, CAUSEWAY_SCHEMA]) await recreateSchema(url, schema, false);
+/** Drops the schemas the transport cases created (`extra`: the outbox cases' too). */
+export async function dropTransportSchemas(
+  url: string,
+  extra: readonly string[] = [],
+): Promise<void> {
+  for (const schema of [RAW_SCHEMA, CAUSEWAY_SCHEMA, ...extra])
+    await recreateSchema(url, schema, false);
 }
 
 /**

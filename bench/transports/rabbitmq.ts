@@ -45,22 +45,31 @@ export async function rabbitMqSettings(url: string): Promise<Record<string, stri
   }
 }
 
+/** A message as the raw AMQP side sends it: body and CloudEvents headers (`cloudEvents:`). */
+export interface AmqpMessage {
+  body: string;
+  headers: Record<string, string>;
+}
+
+export function amqpMessage(body: Payload): AmqpMessage {
+  return { body: JSON.stringify(body), headers: cloudEventHeaders(AMQP_PREFIX) };
+}
+
 /** Publishes on a confirm channel and resolves once the broker confirmed every message. */
-async function confirmed(
+async function publishConfirmed(
   channel: ConfirmChannel,
   exchange: string,
-  bodies: readonly Payload[],
+  messages: readonly AmqpMessage[],
 ): Promise<void> {
   const confirms: Promise<void>[] = [];
-  for (const body of bodies) {
+  for (const { body, headers } of messages) {
     let writable = true;
-    const headers = cloudEventHeaders(AMQP_PREFIX);
     confirms.push(
       new Promise<void>((resolve, reject) => {
         writable = channel.publish(
           exchange,
           MESSAGE_TYPE,
-          Buffer.from(JSON.stringify(body)),
+          Buffer.from(body),
           {
             persistent: true,
             contentType: 'application/json',
@@ -69,13 +78,54 @@ async function confirmed(
             type: MESSAGE_TYPE,
             headers,
           },
-          (error) => (error ? reject(new Error('nack')) : resolve()),
+          (error) => (error ? reject(new Error('the broker refused a message (nack)')) : resolve()),
         );
       }),
     );
     if (!writable) await new Promise((resolve) => channel.once('drain', resolve));
   }
   await Promise.all(confirms);
+}
+
+function confirmed(
+  channel: ConfirmChannel,
+  exchange: string,
+  bodies: readonly Payload[],
+): Promise<void> {
+  return publishConfirmed(channel, exchange, bodies.map(amqpMessage));
+}
+
+/** A durable topic exchange with one quorum queue bound to it, as both sides declare them. */
+async function declareDestination(
+  channel: ConfirmChannel,
+  exchange: string,
+  queue: string,
+): Promise<void> {
+  await channel.assertExchange(exchange, 'topic', { durable: true });
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await channel.bindQueue(queue, exchange, '#');
+}
+
+/** A raw amqplib publisher to a fresh exchange and queue (the outbox baselines' broker). */
+export interface RawRabbitMqTarget {
+  publish(messages: readonly AmqpMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function rawRabbitMqTarget(url: string): Promise<RawRabbitMqTarget> {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createConfirmChannel();
+  const exchange = uniqueName('bench-raw-outbox');
+  const queue = `${exchange}.bench`;
+  await declareDestination(channel, exchange, queue);
+  return {
+    publish: (messages) => publishConfirmed(channel, exchange, messages),
+    close: async () => {
+      await channel.deleteQueue(queue);
+      await channel.deleteExchange(exchange);
+      await connection.close();
+    },
+  };
 }
 
 export function rabbitMqBaseline(url: string): TransportEntrant {
@@ -88,14 +138,8 @@ export function rabbitMqBaseline(url: string): TransportEntrant {
       const consumer = await connection.createChannel();
       const exchanges = [`${prefix}.publish`, `${prefix}.e2e`];
       const queues = exchanges.map((exchange) => `${exchange}.bench`);
-      for (const [k, exchange] of exchanges.entries()) {
-        await publisher.assertExchange(exchange, 'topic', { durable: true });
-        await publisher.assertQueue(queues[k]!, {
-          durable: true,
-          arguments: { 'x-queue-type': 'quorum' },
-        });
-        await publisher.bindQueue(queues[k]!, exchange, '#');
-      }
+      for (const [k, exchange] of exchanges.entries())
+        await declareDestination(publisher, exchange, queues[k]!);
       const tally = new Tally();
       await consumer.prefetch(PREFETCH);
       await consumer.consume(
@@ -135,7 +179,16 @@ interface CausewayRabbitMqModule {
   };
 }
 
-export async function rabbitMqCauseway(url: string): Promise<TransportEntrant> {
+/** A Causeway RabbitMQ driver on fresh names, and how to delete everything it declared. */
+export interface OpenedRabbitMq {
+  driver: TransportDriver;
+  cleanup(): Promise<void>;
+}
+
+/** Loads `causeway/rabbitmq`; the result connects drivers, or says why it cannot. */
+export async function loadCausewayRabbitMq(
+  url: string,
+): Promise<{ connect: () => Promise<OpenedRabbitMq> } | { reason: string }> {
   const adapter = await loadAdapter<CausewayRabbitMqModule>(
     'causeway/rabbitmq',
     'src/adapters/rabbitmq/index.ts',
@@ -143,23 +196,37 @@ export async function rabbitMqCauseway(url: string): Promise<TransportEntrant> {
   );
   if (!adapter.ok) return { reason: adapter.reason };
   return {
-    label: 'causeway/rabbitmq',
-    open: async () => {
+    connect: async () => {
       const prefix = uniqueName('bench-cw');
       const driver = await adapter.module.RabbitMqTransportDriver.connect({ url, prefix });
-      const names: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
-      return causewayContestant(driver, names, async () => {
+      return {
+        driver,
         // Everything the driver declared, deleted on a connection of our own.
-        const { exchanges, queues } = driver.topology();
-        const connection = await amqp.connect(url);
-        try {
-          const channel = await connection.createChannel();
-          for (const queue of queues) await channel.deleteQueue(queue);
-          for (const exchange of exchanges) await channel.deleteExchange(exchange);
-        } finally {
-          await connection.close();
-        }
-      });
+        cleanup: async () => {
+          const { exchanges, queues } = driver.topology();
+          const connection = await amqp.connect(url);
+          try {
+            const channel = await connection.createChannel();
+            for (const queue of queues) await channel.deleteQueue(queue);
+            for (const exchange of exchanges) await channel.deleteExchange(exchange);
+          } finally {
+            await connection.close();
+          }
+        },
+      };
+    },
+  };
+}
+
+export async function rabbitMqCauseway(url: string): Promise<TransportEntrant> {
+  const loaded = await loadCausewayRabbitMq(url);
+  if ('reason' in loaded) return loaded;
+  return {
+    label: 'causeway/rabbitmq',
+    open: async () => {
+      const { driver, cleanup } = await loaded.connect();
+      const names: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
+      return causewayContestant(driver, names, cleanup);
     },
   };
 }

@@ -22,15 +22,16 @@ import {
  * (Causeway's settings): a publish returns once its transaction is fsynced.
  */
 
-const PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'busy_timeout = 5000'];
+export const SQLITE_PRAGMAS = ['journal_mode = WAL', 'synchronous = FULL', 'busy_timeout = 5000'];
 const LEASE_MS = 30_000;
-const FILES = ['transport-raw', 'transport-causeway'];
+const FILES = ['transport-raw', 'transport-causeway', 'outbox-raw', 'outbox-causeway'];
 
 export function removeSqliteFiles(dir: string): void {
   for (const name of FILES) freshFile(dir, name);
 }
 
-function freshFile(dir: string, name: string): string {
+/** A path in `dir` for `name`, with any file (and WAL) of a previous run removed. */
+export function freshFile(dir: string, name: string): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.db`);
   for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
@@ -50,7 +51,7 @@ export function sqliteBaseline(dir: string): TransportEntrant {
     label: 'better-sqlite3 queue table',
     open: async () => {
       const db = new Database(freshFile(dir, 'transport-raw'));
-      for (const pragma of PRAGMAS) db.pragma(pragma);
+      for (const pragma of SQLITE_PRAGMAS) db.pragma(pragma);
       db.exec(`
         CREATE TABLE queue (
           position     INTEGER PRIMARY KEY AUTOINCREMENT,
