@@ -38,17 +38,30 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   };
 
   const runDlq: DlqRunner = async (command, body) => {
-    const { db, json, schema, amqp, amqpPrefix, nats, natsPrefix, kafka, kafkaPrefix } =
-      command.optsWithGlobals<
-        GlobalOptions & {
-          amqp?: string;
-          amqpPrefix?: string;
-          nats?: string;
-          natsPrefix?: string;
-          kafka?: string;
-          kafkaPrefix?: string;
-        }
-      >();
+    const {
+      db,
+      json,
+      schema,
+      amqp,
+      amqpPrefix,
+      nats,
+      natsPrefix,
+      kafka,
+      kafkaPrefix,
+      pulsar,
+      pulsarNamespace,
+    } = command.optsWithGlobals<
+      GlobalOptions & {
+        amqp?: string;
+        amqpPrefix?: string;
+        nats?: string;
+        natsPrefix?: string;
+        kafka?: string;
+        kafkaPrefix?: string;
+        pulsar?: string;
+        pulsarNamespace?: string;
+      }
+    >();
     let root = command;
     while (root.parent) root = root.parent;
     const opened = await openDeadLetters(
@@ -62,6 +75,8 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
         ...(natsPrefix === undefined ? {} : { natsPrefix }),
         ...(kafka === undefined ? {} : { kafka }),
         ...(kafkaPrefix === undefined ? {} : { kafkaPrefix }),
+        ...(pulsar === undefined ? {} : { pulsar }),
+        ...(pulsarNamespace === undefined ? {} : { pulsarNamespace }),
       }),
     );
     try {

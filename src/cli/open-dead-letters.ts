@@ -4,9 +4,12 @@ import type { DeadLetterStore } from '../messaging/dead-letters.js';
 import { CliError, ExitCode } from './errors.js';
 import { importAdapter, parseDbTarget, type DbTarget } from './open-store.js';
 
-/** A broker that keeps its own dead letters, and the name prefix its transport uses. */
+/**
+ * A broker that keeps its own dead letters, and the name prefix its transport uses (for
+ * Pulsar: the `tenant/namespace` of its topics).
+ */
 export interface BrokerTarget {
-  kind: 'rabbitmq' | 'nats' | 'kafka';
+  kind: 'rabbitmq' | 'nats' | 'kafka' | 'pulsar';
   url: string;
   prefix?: string;
 }
@@ -32,6 +35,7 @@ export async function openDeadLetters(target: DeadLetterTarget): Promise<OpenedD
   if (target.kind === 'postgres') return openPostgres(target);
   if (target.kind === 'nats') return openNats(target);
   if (target.kind === 'kafka') return openKafka(target);
+  if (target.kind === 'pulsar') return openPulsar(target);
   return openRabbitMq(target);
 }
 
@@ -152,6 +156,20 @@ async function openKafka(target: BrokerTarget): Promise<OpenedDeadLetters> {
   return { store: driver.deadLetterStore, close: () => driver.close() };
 }
 
+async function openPulsar(target: BrokerTarget): Promise<OpenedDeadLetters> {
+  const { PulsarTransportDriver } = await importAdapter(
+    () => import('../adapters/pulsar/index.js'),
+    'ws',
+  );
+  const [tenant, namespace] = (target.prefix ?? 'public/default').split('/');
+  const driver = await PulsarTransportDriver.connect({
+    url: target.url,
+    ...(tenant === undefined ? {} : { tenant }),
+    ...(namespace === undefined ? {} : { namespace }),
+  });
+  return { store: driver.deadLetterStore, close: () => driver.close() };
+}
+
 export interface DeadLetterFlags {
   db: string;
   /** Whether --db was given on the command line (not just its default or CAUSEWAY_DB). */
@@ -163,6 +181,8 @@ export interface DeadLetterFlags {
   natsPrefix?: string;
   kafka?: string;
   kafkaPrefix?: string;
+  pulsar?: string;
+  pulsarNamespace?: string;
 }
 
 /** The broker flags of `causeway dlq`: each names a broker instead of --db. */
@@ -195,6 +215,16 @@ const BROKERS = [
     url: /^[^,\s/@]+:\d+(?:,[^,\s/@]+:\d+)*$/,
     expected: 'expected host:9092 (or a comma-separated list of bootstrap brokers)',
     broker: 'Kafka',
+  },
+  {
+    kind: 'pulsar',
+    flag: '--pulsar',
+    prefixFlag: '--pulsar-namespace',
+    pick: (f: DeadLetterFlags) => [f.pulsar, f.pulsarNamespace] as const,
+    // The web service (admin REST and WebSocket API), not the binary pulsar:// port.
+    url: /^https?:\/\/[^\s/]+\/?$/i,
+    expected: 'expected http://host:8080 (the broker’s web service URL)',
+    broker: 'Pulsar',
   },
 ] as const;
 

@@ -20,7 +20,7 @@ export interface DlqContext {
   note: (line: string) => void;
 }
 
-/** Opens the dead letters named by `--db`, `--amqp`, `--nats` or `--kafka`, runs `body`, closes them. */
+/** Opens the dead letters named by `--db`, `--amqp`, `--nats`, `--kafka` or `--pulsar`, runs `body`, closes them. */
 export type DlqRunner = (
   command: Command,
   body: (context: DlqContext) => Promise<void>,
@@ -92,7 +92,7 @@ export function registerDlqCommands(program: Command, run: DlqRunner): void {
   const dlq = program
     .command('dlq')
     .description(
-      'dead letters of the SQL transports (--db), RabbitMQ (--amqp), NATS JetStream (--nats) or Kafka (--kafka): list, show, retry, purge',
+      'dead letters of the SQL transports (--db), RabbitMQ (--amqp), NATS JetStream (--nats), Kafka (--kafka) or Pulsar (--pulsar): list, show, retry, purge',
     )
     .option('--amqp <url>', 'read the dead letters of this RabbitMQ broker instead of --db')
     .option('--amqp-prefix <prefix>', 'with --amqp: the transport’s name prefix (default causeway)')
@@ -111,6 +111,14 @@ export function registerDlqCommands(program: Command, run: DlqRunner): void {
     .option(
       '--kafka-prefix <prefix>',
       'with --kafka: the transport’s topic prefix (default causeway)',
+    )
+    .option(
+      '--pulsar <url>',
+      'read the dead letters of this Pulsar broker (its web service, http://host:8080) instead of --db',
+    )
+    .option(
+      '--pulsar-namespace <tenant/namespace>',
+      'with --pulsar: where the transport’s topics are (default public/default)',
     );
 
   dlq
