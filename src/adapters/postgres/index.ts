@@ -52,5 +52,10 @@ export {
   PostgresDeadLetterStore,
   type PostgresDeadLetterStoreOptions,
 } from './postgres-dead-letters.js';
+export {
+  createPostgresSagaStore,
+  PostgresSagaStore,
+  type PostgresSagaStoreOptions,
+} from './postgres-saga-store.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';
 export { eventToMessage, type EventOutboxOptions } from '../sql/event-outbox.js';

@@ -119,3 +119,10 @@ export function statusList(
 ): readonly SagaStatus[] | undefined {
   return status === undefined ? undefined : typeof status === 'string' ? [status] : status;
 }
+
+/** Claimed instances in the port's order, oldest first (RETURNING promises no order). */
+export function oldestFirst(instances: SagaInstance[]): SagaInstance[] {
+  return instances.sort(
+    (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1),
+  );
+}

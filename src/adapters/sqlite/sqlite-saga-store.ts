@@ -8,7 +8,13 @@ import {
   type SagaQuery,
   type SagaStore,
 } from '../../sagas/saga-store.js';
-import { sagaContent, sagaFromRow, statusList, type SagaRow } from '../sql/saga-rows.js';
+import {
+  oldestFirst,
+  sagaContent,
+  sagaFromRow,
+  statusList,
+  type SagaRow,
+} from '../sql/saga-rows.js';
 import { ensureSchema, type SqliteDatabase } from './sqlite-schema.js';
 import { runOnFile } from './sqlite-transaction.js';
 
@@ -156,10 +162,7 @@ export class SqliteSagaStore implements SagaStore {
         limit,
       }),
     );
-    // RETURNING gives rows in no promised order; the port promises oldest first.
-    return rows
-      .sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1))
-      .map(toInstance);
+    return oldestFirst(rows.map(toInstance));
   }
 
   async requestAbort(id: string): Promise<SagaInstance | undefined> {
