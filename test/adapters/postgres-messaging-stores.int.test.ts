@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { OutboxRelay, toMessage } from 'causeway';
 import {
   createPostgresEventStore,
+  createPostgresIdempotencyStore,
   createPostgresOutboxStore,
   withTransaction,
 } from 'causeway/postgres';
@@ -21,6 +22,7 @@ import {
   postgresUrl,
 } from './fixtures/postgres-messaging-harness.js';
 import { eventOutboxCases } from './fixtures/event-outbox-cases.js';
+import { idempotencyExpiryCase } from './fixtures/idempotency-expiry-case.js';
 
 outboxContract(postgresOutboxHarness());
 inboxContract(postgresInboxHarness());
@@ -119,4 +121,12 @@ describe('PostgreSQL outbox: relays in several processes', () => {
     await app.end();
     await Promise.all(stores.map((store) => store.close()));
   }, 60_000);
+});
+
+idempotencyExpiryCase('PostgresIdempotencyStore', async () => {
+  const store = await createPostgresIdempotencyStore({
+    connectionString: postgresUrl,
+    schema: eventSchemas.next(),
+  });
+  return { store, close: () => store.close() };
 });

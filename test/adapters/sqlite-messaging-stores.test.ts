@@ -1,4 +1,9 @@
-import { createSqliteEventStore, openSqliteDatabase, SqliteOutboxStore } from 'causeway/sqlite';
+import {
+  createSqliteEventStore,
+  openSqliteDatabase,
+  SqliteIdempotencyStore,
+  SqliteOutboxStore,
+} from 'causeway/sqlite';
 import { idempotencyContract } from '../contracts/idempotency.contract.js';
 import { inboxContract } from '../contracts/inbox.contract.js';
 import { outboxContract } from '../contracts/outbox.contract.js';
@@ -9,6 +14,7 @@ import {
   sqliteOutboxHarness,
 } from './fixtures/sqlite-messaging-harness.js';
 import { eventOutboxCases } from './fixtures/event-outbox-cases.js';
+import { idempotencyExpiryCase } from './fixtures/idempotency-expiry-case.js';
 
 outboxContract(sqliteOutboxHarness());
 inboxContract(sqliteInboxHarness());
@@ -34,4 +40,9 @@ eventOutboxCases({
     };
   },
   cleanup: async () => files.cleanup(),
+});
+
+idempotencyExpiryCase('SqliteIdempotencyStore', async () => {
+  const db = openSqliteDatabase(files.next());
+  return { store: new SqliteIdempotencyStore(db), close: async () => void db.close() };
 });

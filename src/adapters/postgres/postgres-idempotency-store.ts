@@ -118,6 +118,21 @@ export class PostgresIdempotencyStore extends PostgresStore implements Idempoten
   }
 
   /**
+   * Deletes keys nobody needs any more: results past their ttl and claims whose lease ran
+   * out (their holder can no longer complete them). Run it on a schedule; returns how many.
+   */
+  async deleteExpired(): Promise<number> {
+    const result = await this.query(
+      'idem_expired',
+      `DELETE FROM ${this.#table}
+       WHERE (status = 'completed' AND expires_at <= clock_timestamp())
+          OR (status = 'claimed' AND lease_expires_at <= clock_timestamp())`,
+      [],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  /**
    * Waits for the next completion or release of any key (a NOTIFY does not say which), or
    * `maxWaitMs`. The caller claims again either way, so a wake for another key costs one query.
    * The waiter is registered before the key is looked at once more, so a change that landed

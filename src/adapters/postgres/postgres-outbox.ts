@@ -11,7 +11,14 @@ import { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './p
 import { isPostgresTransaction, type PostgresTransaction } from './postgres-transaction.js';
 import type { SchemaIdentity } from './postgres-identity.js';
 
-export type PostgresOutboxStoreOptions = PostgresStoreOptions;
+export interface PostgresOutboxStoreOptions extends PostgresStoreOptions {
+  /**
+   * Whether `write` queues a NOTIFY in your transaction so relays wake on its commit. Default
+   * true. PostgreSQL commits notifying transactions one at a time (a lock held across the WAL
+   * flush), so at high write concurrency turn it off and let relays poll (`pollIntervalMs`).
+   */
+  notifyOnWrite?: boolean;
+}
 
 /** Opens an outbox store, creating or checking the schema first. */
 export async function createPostgresOutboxStore(
@@ -35,9 +42,11 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
   readonly #sql;
   readonly #channel: string;
   readonly #listener: NotificationListener;
+  readonly #notify: boolean;
 
   constructor(options: Omit<PostgresOutboxStoreOptions, 'migrate'> = {}) {
     super(options);
+    this.#notify = options.notifyOnWrite ?? true;
     this.#sql = outboxStatements(this.identity);
     this.#channel = outboxChannel(this.identity);
     // Every announcement comes through the channel (own process included: only the commit
@@ -59,7 +68,9 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
     destination: string,
     messages: readonly Message[],
   ): Promise<void> {
-    await this.run(() => writeOutbox(transaction, this.identity, messages, destination, true));
+    await this.run(() =>
+      writeOutbox(transaction, this.identity, messages, destination, this.#notify),
+    );
   }
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<OutboxRecord[]> {

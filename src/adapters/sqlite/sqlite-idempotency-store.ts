@@ -80,6 +80,14 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
     if (released) this.#wake(key);
   }
 
+  /**
+   * Deletes keys nobody needs any more: results past their ttl and claims whose lease ran
+   * out (their holder can no longer complete them). Run it on a schedule; returns how many.
+   */
+  async deleteExpired(): Promise<number> {
+    return this.#run(() => this.#statements.expired.run({ now: Date.now() }).changes);
+  }
+
   async waitForChange(key: string, maxWaitMs: number): Promise<void> {
     let done!: () => void;
     const waiters = this.#waiters.get(key) ?? new Set();
@@ -170,5 +178,10 @@ function prepare(db: SqliteDatabase) {
        SET status = 'completed', result = ?, lease_expires_at = ?, expires_at = ? WHERE ${held}`,
     ),
     release: db.prepare<[string, string]>(`DELETE FROM causeway_idempotency WHERE ${held}`),
+    expired: db.prepare<[{ now: number }]>(
+      `DELETE FROM causeway_idempotency
+       WHERE (status = 'completed' AND expires_at <= @now)
+          OR (status = 'claimed' AND lease_expires_at <= @now)`,
+    ),
   };
 }
