@@ -9,7 +9,11 @@ import { registerStreamsCommands } from './commands/streams.js';
 import type { CommandRunner } from './context.js';
 import { debugDetails, describeFailure, ExitCode } from './errors.js';
 import type { WriteLine } from './format.js';
-import { openDeadLetters, parseDeadLetterTarget } from './open-dead-letters.js';
+import {
+  openDeadLetters,
+  parseDeadLetterTarget,
+  type DeadLetterFlags,
+} from './open-dead-letters.js';
 import { DEFAULT_DB, openStore, parseDbTarget } from './open-store.js';
 import type { GlobalOptions } from './options.js';
 
@@ -38,46 +42,14 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   };
 
   const runDlq: DlqRunner = async (command, body) => {
-    const {
-      db,
-      json,
-      schema,
-      amqp,
-      amqpPrefix,
-      nats,
-      natsPrefix,
-      kafka,
-      kafkaPrefix,
-      pulsar,
-      pulsarNamespace,
-    } = command.optsWithGlobals<
-      GlobalOptions & {
-        amqp?: string;
-        amqpPrefix?: string;
-        nats?: string;
-        natsPrefix?: string;
-        kafka?: string;
-        kafkaPrefix?: string;
-        pulsar?: string;
-        pulsarNamespace?: string;
-      }
+    // Commander leaves absent options out, so the flags spread as `DeadLetterFlags` wants them.
+    const { json, ...flags } = command.optsWithGlobals<
+      GlobalOptions & Omit<DeadLetterFlags, 'db' | 'dbGiven' | 'schema'>
     >();
     let root = command;
     while (root.parent) root = root.parent;
     const opened = await openDeadLetters(
-      parseDeadLetterTarget({
-        db,
-        dbGiven: root.getOptionValueSource('db') === 'cli',
-        ...(schema === undefined ? {} : { schema }),
-        ...(amqp === undefined ? {} : { amqp }),
-        ...(amqpPrefix === undefined ? {} : { amqpPrefix }),
-        ...(nats === undefined ? {} : { nats }),
-        ...(natsPrefix === undefined ? {} : { natsPrefix }),
-        ...(kafka === undefined ? {} : { kafka }),
-        ...(kafkaPrefix === undefined ? {} : { kafkaPrefix }),
-        ...(pulsar === undefined ? {} : { pulsar }),
-        ...(pulsarNamespace === undefined ? {} : { pulsarNamespace }),
-      }),
+      parseDeadLetterTarget({ ...flags, dbGiven: root.getOptionValueSource('db') === 'cli' }),
     );
     try {
       await body({ store: opened.store, json: json === true, write, note });
