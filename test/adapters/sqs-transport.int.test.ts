@@ -1,5 +1,4 @@
 import {
-  ChangeMessageVisibilityCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
@@ -13,17 +12,15 @@ import {
   MessageTooLargeError,
   PermanentError,
   type Delivery,
-  type Message,
 } from 'causeway';
 import {
   groupQueueNames,
-  MAX_ATTRIBUTES,
-  OVERFLOW_ATTRIBUTE,
   SqsTopologyError,
   SqsTransportDriver,
   type SqsTransportOptions,
 } from 'causeway/sqs';
 import { transportContract } from '../contracts/transport.contract.js';
+import { expectAttributeOverflow } from './fixtures/attribute-overflow-case.js';
 import { collector } from './fixtures/collector.js';
 import {
   runPrefix,
@@ -170,45 +167,7 @@ describe('SQS transport', () => {
   });
 
   it('carries more CloudEvents attributes than SQS allows: the rest overflow into one attribute', async () => {
-    const driver = driverFor();
-    const destination = fresh();
-    const { url } = await driver.declareGroup(destination, 'raw');
-    const extensions = Object.fromEntries(
-      Array.from({ length: 6 }, (_, i) => [`ext${i}`, `value ${i}`]),
-    );
-    const transport = createTransport(driver);
-    await transport.publish(destination, [
-      {
-        type: 'Wide',
-        data: { ok: true },
-        subject: 's',
-        correlationid: 'c',
-        partitionkey: 'k',
-        extensions,
-      },
-    ]);
-    const { Messages = [] } = await driver.client.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MessageAttributeNames: ['All'] }),
-    );
-    const attributes = Messages[0]!.MessageAttributes!;
-    expect(Object.keys(attributes).length).toBe(MAX_ATTRIBUTES);
-    expect(attributes['ce-type']?.StringValue).toBe('Wide');
-    expect(JSON.parse(attributes[OVERFLOW_ATTRIBUTE]!.StringValue!)).toMatchObject({
-      'ce-ext5': 'value 5',
-    });
-    // Made visible again, the runtime decodes every attribute back.
-    await driver.client.send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: url,
-        ReceiptHandle: Messages[0]!.ReceiptHandle!,
-        VisibilityTimeout: 0,
-      }),
-    );
-    const got = collector<Message>(1);
-    await transport.subscribe(destination, 'raw', (m) => got.add(m));
-    await got.complete;
-    expect(got.items[0]).toMatchObject({ type: 'Wide', subject: 's', extensions });
-    await transport.close();
+    await expectAttributeOverflow(driverFor(), fresh());
   });
 
   it('long polling: a consumer waiting in a receive gets a message published meanwhile', async () => {

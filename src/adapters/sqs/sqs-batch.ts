@@ -63,6 +63,23 @@ export interface BatchFailure {
   senderFault: boolean;
 }
 
+/** The failed entries of an SQS or SNS batch answer (`Id` is the entry's index). */
+export function toBatchFailures(
+  failed: readonly {
+    Id?: string | undefined;
+    Code?: string | undefined;
+    Message?: string | undefined;
+    SenderFault?: boolean | undefined;
+  }[],
+): BatchFailure[] {
+  return failed.map((f) => ({
+    index: Number(f.Id),
+    code: f.Code ?? 'Unknown',
+    message: f.Message ?? '',
+    senderFault: f.SenderFault ?? false,
+  }));
+}
+
 const RETRY_DELAYS_MS = [100, 400, 1_600];
 
 /**

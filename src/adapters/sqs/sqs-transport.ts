@@ -18,6 +18,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   sendBatches,
   splitBatches,
+  toBatchFailures,
   type BatchFailure,
 } from './sqs-batch.js';
 import { SqsDeadLetterStore } from './sqs-dead-letters.js';
@@ -33,7 +34,7 @@ import {
   queueNameOf,
   type QueueSettings,
 } from './sqs-topology.js';
-import { CE_PREFIX, outgoing, type OutgoingWire } from './sqs-wire.js';
+import { batchEntryFields, CE_PREFIX, outgoing, type OutgoingWire } from './sqs-wire.js';
 
 export interface SqsTransportOptions {
   /** A client to use (the driver then leaves destroying it to you). */
@@ -163,21 +164,12 @@ export class SqsTransportDriver implements TransportDriver {
       new SendMessageBatchCommand({
         QueueUrl: url,
         Entries: batch.map((wire, i) => ({
-          Id: String(i),
+          ...batchEntryFields(wire, i, this.fifo),
           MessageBody: wire.body,
-          MessageAttributes: wire.attributes,
-          ...(this.fifo
-            ? { MessageGroupId: wire.groupId, MessageDeduplicationId: wire.deduplicationId }
-            : {}),
         })),
       }),
     );
-    return Failed.map((f) => ({
-      index: Number(f.Id),
-      code: f.Code ?? 'Unknown',
-      message: f.Message ?? '',
-      senderFault: f.SenderFault ?? false,
-    }));
+    return toBatchFailures(Failed);
   }
 
   async consume(

@@ -114,6 +114,15 @@ export interface OutgoingWire {
   deduplicationId: string;
 }
 
+/** The fields an SQS `SendMessageBatch` and an SNS `PublishBatch` entry share. */
+export function batchEntryFields(wire: OutgoingWire, index: number, fifo: boolean) {
+  return {
+    Id: String(index),
+    MessageAttributes: wire.attributes,
+    ...(fifo ? { MessageGroupId: wire.groupId, MessageDeduplicationId: wire.deduplicationId } : {}),
+  };
+}
+
 /** Prepares a wire message; `deduplicationId` defaults to the message id. */
 export function outgoing(
   wire: WireMessage,
