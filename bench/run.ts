@@ -28,7 +28,7 @@ function usage(): string {
   return [
     'usage: npm run bench -- [suite...]',
     `suites: ${Object.keys(SUITES).join(', ')}`,
-    'env: BENCH_SCALE (default 1), BENCH_ROUNDS (default 5), CAUSEWAY_PG_URL, CAUSEWAY_AMQP_URL, CAUSEWAY_NATS_URL, BENCH_DATA_DIR (SQLite files; default $TMPDIR/causeway-bench)',
+    'env: BENCH_SCALE (default 1), BENCH_ROUNDS (default 5), CAUSEWAY_PG_URL, CAUSEWAY_AMQP_URL, CAUSEWAY_NATS_URL, CAUSEWAY_KAFKA_BROKERS, BENCH_TRANSPORTS, BENCH_DATA_DIR (SQLite files; default $TMPDIR/causeway-bench)',
   ].join('\n');
 }
 

@@ -19,6 +19,31 @@ export interface BenchNames {
   group: string;
 }
 
+/** The names every Causeway contestant uses (drivers get a unique prefix of their own). */
+export const BENCH_NAMES: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
+
+/** A driver that can delete what a destination left on the broker (streams, topics). */
+type DeletingDriver = TransportDriver & { deleteDestination(destination: string): Promise<void> };
+
+/**
+ * `causewayContestant` for drivers whose cleanup needs a connection: the transport closes the
+ * driver it measured, so the destinations are deleted through a second one.
+ */
+export async function causewayDeletingDestinations(
+  connect: () => Promise<DeletingDriver>,
+): Promise<TransportContestant> {
+  const driver = await connect();
+  return causewayContestant(driver, BENCH_NAMES, async () => {
+    const cleaner = await connect();
+    try {
+      for (const destination of [BENCH_NAMES.publish, BENCH_NAMES.endToEnd])
+        await cleaner.deleteDestination(destination);
+    } finally {
+      await cleaner.close();
+    }
+  });
+}
+
 /**
  * Causeway on any driver, the way applications use it: `createTransport(driver)`,
  * `transport.publish` (confirmed), and `subscribe` with the consumer runtime's defaults

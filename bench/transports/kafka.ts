@@ -1,28 +1,144 @@
-import { existsSync } from 'node:fs';
-import type { TransportEntrant } from './workload.js';
+import {
+  Admin,
+  Consumer,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+  type MessagesStream,
+} from '@platformatic/kafka';
+import type { TransportDriver } from 'causeway';
+import { loadAdapter } from '../causeway.js';
+import { causewayDeletingDestinations } from './causeway-side.js';
+import {
+  BATCH_SIZE,
+  cloudEventHeaders,
+  endToEndRound,
+  payload,
+  payloads,
+  PREFETCH,
+  Tally,
+  uniqueName,
+  type Payload,
+  type TransportEntrant,
+} from './workload.js';
 
 /**
- * Kafka: the hook for `causeway/kafka` (the adapter lands separately). The planned contestants
- * mirror the others: the raw side is `@platformatic/kafka`'s producer with `acks: -1` (all)
- * and `idempotent: true`, awaiting each `send`, and a consumer group committing after the
- * handler; Causeway's side is `KafkaTransportDriver` through `createTransport`. Until the
- * adapter's entry exists, both columns report why they are empty.
+ * Kafka contestants: topics of `PARTITIONS` partitions (Causeway's default), the broker's
+ * replication factor, an idempotent producer with `acks: -1` (all) awaiting each send, and a
+ * consumer group with manual commits. The raw side is `@platformatic/kafka` as documented:
+ * `producer.send` with the same CloudEvents headers (`ce_`), and a group consumer's stream
+ * committing each message after its handler (commits not awaited one by one, so they pipeline).
  */
 
-export const KAFKA_ENTRY = 'src/adapters/kafka/index.ts';
+export const PARTITIONS = 6;
 
 export function kafkaBrokers(env: NodeJS.ProcessEnv = process.env): string {
   return env['CAUSEWAY_KAFKA_BROKERS'] ?? '127.0.0.1:9092';
 }
 
-/** Why the Kafka cases cannot run yet, or `undefined` once the adapter is there. */
-export function kafkaPending(): string | undefined {
-  if (!existsSync(new URL(`../../${KAFKA_ENTRY}`, import.meta.url)))
-    return `causeway/kafka has not landed (${KAFKA_ENTRY} is missing); bench/transports/kafka.ts is the hook for it`;
-  return 'causeway/kafka exists but bench/transports/kafka.ts does not measure it yet (the contestants are still to be written)';
+const clientId = 'causeway-bench';
+
+export async function kafkaSettings(brokers: string): Promise<Record<string, string>> {
+  const admin = new Admin({ clientId, bootstrapBrokers: [brokers], retries: 0 });
+  try {
+    const metadata = await admin.metadata({ topics: [] });
+    return {
+      'kafka.cluster': `${metadata.brokers.size} broker(s) at ${brokers}`,
+      'kafka.topology': `per side: topics of ${PARTITIONS} partitions, the broker's replication factor; idempotent producer, acks=all; one consumer group with manual commits`,
+    };
+  } finally {
+    await admin.close();
+  }
 }
 
-export function kafkaEntrants(): { baseline: TransportEntrant; causeway: TransportEntrant } {
-  const reason = kafkaPending() ?? 'not measured';
-  return { baseline: { reason }, causeway: { reason } };
+export function kafkaBaseline(brokers: string): TransportEntrant {
+  return {
+    label: '@platformatic/kafka producer (acks=all, idempotent)',
+    open: async () => {
+      const prefix = uniqueName('bench-raw');
+      const topics = { publish: `${prefix}.publish`, e2e: `${prefix}.e2e` };
+      const base = { clientId, bootstrapBrokers: [brokers] };
+      const admin = new Admin(base);
+      await admin.createTopics({
+        topics: [topics.publish, topics.e2e],
+        partitions: PARTITIONS,
+        replicas: -1,
+      });
+      const producer = new Producer<string, string, string, string>({
+        ...base,
+        serializers: stringSerializers,
+        idempotent: true,
+        acks: -1,
+      });
+      const consumer = new Consumer<string, string, string, string>({
+        ...base,
+        groupId: `${prefix}.bench`,
+        deserializers: stringDeserializers,
+        autocommit: false,
+        highWaterMark: PREFETCH,
+        maxWaitTime: 1_000,
+      });
+      const tally = new Tally();
+      const stream: MessagesStream<string, string, string, string> = await consumer.consume({
+        topics: [topics.e2e],
+        mode: 'committed',
+        fallbackMode: 'earliest',
+        autocommit: false,
+      });
+      stream.on('data', (message) => {
+        tally.receive(JSON.parse(message.value) as Payload);
+        void Promise.resolve(message.commit()).catch(() => undefined);
+      });
+      stream.on('error', () => undefined);
+      const send = async (topic: string, bodies: readonly Payload[]) => {
+        await producer.send({
+          messages: bodies.map((body) => ({
+            topic,
+            value: JSON.stringify(body),
+            headers: { ...cloudEventHeaders('ce_'), 'content-type': 'application/json' },
+          })),
+        });
+      };
+      return {
+        publishOne: (i) => send(topics.publish, [payload(i)]),
+        publishBatch: (i, size) => send(topics.publish, payloads(i * BATCH_SIZE, size)),
+        endToEnd: (count) => endToEndRound(tally, count, (bodies) => send(topics.e2e, bodies)),
+        close: async () => {
+          await stream.close().catch(() => undefined);
+          await new Promise<void>((resolve) => consumer.close(true, () => resolve()));
+          await producer.close();
+          await admin.deleteTopics({ topics: [topics.publish, topics.e2e] }).catch(() => undefined);
+          await admin.close();
+        },
+      };
+    },
+  };
+}
+
+interface CausewayKafkaModule {
+  KafkaTransportDriver: {
+    connect(options: {
+      brokers?: string;
+      prefix?: string;
+      partitions?: number;
+    }): Promise<TransportDriver & { deleteDestination(destination: string): Promise<void> }>;
+  };
+}
+
+export async function kafkaCauseway(brokers: string): Promise<TransportEntrant> {
+  const adapter = await loadAdapter<CausewayKafkaModule>(
+    'causeway/kafka',
+    'src/adapters/kafka/index.ts',
+    ['KafkaTransportDriver'],
+  );
+  if (!adapter.ok) return { reason: adapter.reason };
+  return {
+    label: 'causeway/kafka',
+    open: () => {
+      const prefix = uniqueName('bench-cw');
+      return causewayDeletingDestinations(() =>
+        adapter.module.KafkaTransportDriver.connect({ brokers, prefix, partitions: PARTITIONS }),
+      );
+    },
+  };
 }

@@ -9,7 +9,7 @@ import {
 import { connect, headers as natsHeaders } from '@nats-io/transport-node';
 import type { TransportDriver } from 'causeway';
 import { loadAdapter } from '../causeway.js';
-import { causewayContestant, type BenchNames } from './causeway-side.js';
+import { causewayDeletingDestinations } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -128,20 +128,11 @@ export async function natsCauseway(url: string): Promise<TransportEntrant> {
   if (!adapter.ok) return { reason: adapter.reason };
   return {
     label: 'causeway/nats',
-    open: async () => {
+    open: () => {
       const prefix = uniqueName('bench_cw').replace('-', '_');
-      const driver = await adapter.module.NatsTransportDriver.connect({ servers: url, prefix });
-      const names: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
-      // The driver's streams are gone once its connection closes: clean up on a new one.
-      return causewayContestant(driver, names, async () => {
-        const cleaner = await adapter.module.NatsTransportDriver.connect({ servers: url, prefix });
-        try {
-          for (const destination of [names.publish, names.endToEnd])
-            await cleaner.deleteDestination(destination);
-        } finally {
-          await cleaner.close();
-        }
-      });
+      return causewayDeletingDestinations(() =>
+        adapter.module.NatsTransportDriver.connect({ servers: url, prefix }),
+      );
     },
   };
 }

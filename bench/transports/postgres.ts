@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { TransportDriver } from 'causeway';
 import { loadAdapter } from '../causeway.js';
-import { causewayContestant, type BenchNames } from './causeway-side.js';
+import { BENCH_NAMES, causewayContestant } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -198,8 +198,7 @@ export async function postgresCauseway(url: string): Promise<TransportEntrant> {
         pool,
         schema: CAUSEWAY_SCHEMA,
       });
-      const names: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
-      return causewayContestant(driver, names, () => pool.end());
+      return causewayContestant(driver, BENCH_NAMES, () => pool.end());
     },
   };
 }

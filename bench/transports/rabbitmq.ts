@@ -1,7 +1,7 @@
 import amqp, { type ConfirmChannel } from 'amqplib';
 import type { TransportDriver } from 'causeway';
 import { loadAdapter } from '../causeway.js';
-import { causewayContestant, type BenchNames } from './causeway-side.js';
+import { BENCH_NAMES, causewayContestant } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -225,8 +225,7 @@ export async function rabbitMqCauseway(url: string): Promise<TransportEntrant> {
     label: 'causeway/rabbitmq',
     open: async () => {
       const { driver, cleanup } = await loaded.connect();
-      const names: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
-      return causewayContestant(driver, names, cleanup);
+      return causewayContestant(driver, BENCH_NAMES, cleanup);
     },
   };
 }

@@ -4,7 +4,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { TransportDriver } from 'causeway';
 import { loadAdapter } from '../causeway.js';
-import { causewayContestant, type BenchNames } from './causeway-side.js';
+import { BENCH_NAMES, causewayContestant } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -169,8 +169,7 @@ export async function sqliteCauseway(dir: string): Promise<TransportEntrant> {
       const driver = new adapter.module.SqliteTransportDriver({
         filename: freshFile(dir, 'transport-causeway'),
       });
-      const names: BenchNames = { publish: 'publish', endToEnd: 'e2e', group: 'bench' };
-      return causewayContestant(driver, names, async () => undefined);
+      return causewayContestant(driver, BENCH_NAMES, async () => undefined);
     },
   };
 }
