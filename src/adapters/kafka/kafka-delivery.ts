@@ -15,7 +15,7 @@ export interface DeliveryScope {
   /** Produces to the dead-letter topic; resolves once the broker acknowledged it. */
   publishDeadLetter(wire: WireMessage): Promise<void>;
   /** The delivery is done with (acked, retried or dead-lettered): its offset may be committed. */
-  settled(): Promise<void>;
+  settled(): void;
   /** Given back unstarted: not committed, so the group reads it again after this consumer. */
   released(): void;
   /** Producing the retry or dead letter failed: the message must be handed out again. */
@@ -55,7 +55,7 @@ export function toDelivery(record: KafkaRecord, scope: DeliveryScope): Delivery 
       scope.failed();
       throw error;
     }
-    await scope.settled();
+    scope.settled();
   };
 
   return {
@@ -66,7 +66,7 @@ export function toDelivery(record: KafkaRecord, scope: DeliveryScope): Delivery 
     firstFailureAt,
     ack: async () => {
       claim();
-      await scope.settled();
+      scope.settled();
     },
     retry: (delayMs, failure) =>
       produceThenSettle(() =>

@@ -108,9 +108,8 @@ export class KafkaGroupConsumer implements ConsumerHandle {
       publishRetry: (wire) => this.settings.publishRetry(wire),
       publishDeadLetter: (wire) => this.settings.publishDeadLetter(wire),
       settled: () => {
-        const committed = reader.settle(offsets, record.offset);
+        reader.settle(offsets, record.offset);
         this.#release();
-        return committed;
       },
       released: () => this.#release(),
       failed: () => {

@@ -88,10 +88,14 @@ export class GroupReader {
     else this.#stream.resume();
   }
 
-  /** Marks the offset settled and commits; resolves once a commit round after it finished. */
-  settle(offsets: PartitionOffsets, offset: bigint): Promise<void> {
+  /**
+   * Marks the offset settled and starts a commit round. The settlement does not wait for it: a
+   * commit can take seconds during a rebalance, and handlers must not stall meanwhile; a failed
+   * round is reported and retried, and `close()` commits once more before leaving the group.
+   */
+  settle(offsets: PartitionOffsets, offset: bigint): void {
     offsets.settle(offset);
-    return this.flush();
+    this.flush().catch((error: unknown) => this.settings.onError(error));
   }
 
   /** Commits what is committable; calls made while a commit is in flight share the next one. */
