@@ -151,6 +151,35 @@ describe('Redis Streams transport', () => {
     await transport.close();
   });
 
+  it('removes consumers that hold nothing: a crashed one once its entries were claimed, its own on stop', async () => {
+    const dest = destination();
+    const settings = { claimMinIdleMs: 200, claimIntervalMs: 50, blockMs: 100 };
+    const consumers = async () =>
+      (
+        (await (
+          await admin()
+        ).sendCommand(['XINFO', 'CONSUMERS', `${prefix}:{${dest}}:stream`, 'tidy'])) as string[][]
+      ).map((c) => c[c.indexOf('name') + 1]);
+    const crashed = await RedisTransportDriver.connect(redisTestOptions(prefix, settings));
+    const held = deliveryInbox();
+    await crashed.consume(dest, 'tidy', { prefetch: 1 }, held.push);
+    await createTransport(crashed).publish(dest, [{ type: 'Job', data: {} }]);
+    await held.next();
+    await crashed.close();
+    const [gone] = await consumers();
+
+    const driver = await newDriver(settings);
+    const claimed = deliveryInbox();
+    const handle = await driver.consume(dest, 'tidy', { prefetch: 1 }, claimed.push);
+    const delivery = await claimed.next();
+    expect(delivery.attempt).toBe(2);
+    await delivery.ack();
+    const left = await eventually(consumers, (names) => !names.includes(gone!));
+    expect(left).toHaveLength(1);
+    await handle.stop();
+    expect(await consumers()).toEqual([]);
+  });
+
   it('trims with MAXLEN ~ when asked, and reports pending entries that trimming dropped', async () => {
     const dest = destination();
     const errors: unknown[] = [];

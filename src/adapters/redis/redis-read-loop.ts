@@ -3,7 +3,13 @@ import { redeliveryLimitFailure } from '../../messaging/dead-letters.js';
 import type { Delivery } from '../../messaging/transport.js';
 import type { StreamEntry } from './redis-delivery.js';
 import { isReplyError } from './redis-keys.js';
-import { CLAIM_IDLE, KEEP_ALIVE, MOVE_DUE, type RedisCommands } from './redis-scripts.js';
+import {
+  CLAIM_IDLE,
+  KEEP_ALIVE,
+  MOVE_DUE,
+  REMOVE_IDLE_CONSUMERS,
+  type RedisCommands,
+} from './redis-scripts.js';
 
 export interface ReadLoopSettings {
   destination: string;
@@ -92,7 +98,11 @@ export class RedisReadLoop {
       await Promise.race([running, sleep(25)]);
     }
     await this.#polling;
-    if (this.#unsettled.size === 0) clearInterval(this.#heartbeat);
+    if (this.#unsettled.size === 0) {
+      clearInterval(this.#heartbeat);
+      // Nothing left under our name: leave the group tidy (otherwise a later sweep does it).
+      await this.#removeIdleConsumers(this.settings.consumer).catch(this.settings.onError);
+    }
   }
 
   /** Forgets every delivery (the connection is closing). */
@@ -225,7 +235,19 @@ export class RedisReadLoop {
         });
       });
     }
+    await this.#removeIdleConsumers('');
     return claimed;
+  }
+
+  /**
+   * Removes the group's consumers that hold nothing and stopped reading long ago (a live one
+   * reads at least every `blockMs` or holds entries), and `now` if it holds nothing.
+   */
+  async #removeIdleConsumers(now: string): Promise<void> {
+    const { group, streams, claimMinIdleMs, blockMs } = this.settings;
+    const minIdleMs = claimMinIdleMs + 3 * blockMs;
+    for (const key of streams)
+      await REMOVE_IDLE_CONSUMERS.run(this.client, [key], [group, String(minIdleMs), now]);
   }
 
   #hand(entry: StreamEntry): void {

@@ -137,3 +137,22 @@ export const REPLAY_DEAD_LETTER = new RedisScript(`
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
 return 1`);
+
+/**
+ * Removes consumers of the group that hold nothing and have not read for `min idle` ms: those
+ * of stopped or crashed processes (whose entries were claimed since). The check and the removal
+ * are one step, so a consumer that just received entries is never removed with them; a live
+ * one removed anyway is created again by its next read.
+ * KEYS: stream. ARGV: group, min idle ms, consumer to remove regardless of idle time ('' none).
+ */
+export const REMOVE_IDLE_CONSUMERS = new RedisScript(`
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['pending'] == 0 and (info['idle'] >= tonumber(ARGV[2]) or info['name'] == ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed`);
