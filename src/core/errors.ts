@@ -33,7 +33,8 @@ export type CausewayErrorCode =
   | 'SAGA_INVALID_STATE'
   | 'SAGA_ABORTED'
   | 'PUBLISH_REJECTED'
-  | 'MESSAGE_TOO_LARGE';
+  | 'MESSAGE_TOO_LARGE'
+  | 'PROCESS_INSTANCE_UNKNOWN';
 
 export interface CausewayErrorOptions {
   cause?: unknown;

@@ -35,3 +35,43 @@ export {
   type SagaStore,
 } from './saga-store.js';
 export type { Sleep } from './attempt.js';
+export {
+  defineProcessManager,
+  type ProcessContext,
+  type ProcessHandler,
+  type ProcessManagerConfig,
+  type ProcessManagerDefinition,
+  type ProcessTimerHandler,
+  type TimerDue,
+  type UnknownInstancePolicy,
+} from './process-manager.js';
+export {
+  ProcessManagerRuntime,
+  type ProcessManagerRuntimeOptions,
+  type ProcessOutcome,
+} from './process-manager-runtime.js';
+export {
+  MemoryProcessStore,
+  type MemoryProcessStoreOptions,
+  type ProcessInstance,
+  type ProcessStatus,
+  type ProcessStore,
+  type ProcessTransaction,
+} from './process-store.js';
+export {
+  ProcessConflictError,
+  TimerLeaseLostError,
+  UnknownProcessInstanceError,
+} from './process-errors.js';
+export {
+  MemoryTimerStore,
+  type TimerRecord,
+  type TimerSchedule,
+  type TimerStore,
+} from './timer-store.js';
+export {
+  markFiredAfter,
+  TimerScheduler,
+  type TimerFire,
+  type TimerSchedulerOptions,
+} from './timers.js';

@@ -55,6 +55,10 @@ it('the README sagas snippet is the snippet region of examples/sagas/main.ts', (
   expectSingleRegionSnippet('examples/sagas/main.ts');
 });
 
+it('the README process-manager snippet is the snippet region of examples/process-managers/main.ts', () => {
+  expectSingleRegionSnippet('examples/process-managers/main.ts');
+});
+
 it('the README Redis snippet is the snippet region of examples/redis/main.ts', () => {
   expectSingleRegionSnippet('examples/redis/main.ts');
 });

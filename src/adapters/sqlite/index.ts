@@ -39,3 +39,5 @@ export { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
 export { SqliteSagaStore, type SqliteSagaStoreOptions } from './sqlite-saga-store.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';
 export { eventToMessage, type EventOutboxOptions } from '../sql/event-outbox.js';
+export { SqliteTimerStore } from './sqlite-timer-store.js';
+export { SqliteProcessStore } from './sqlite-process-store.js';

@@ -185,6 +185,41 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
         WHERE status IN ('running', 'compensating');
     `,
   },
+  {
+    version: 6,
+    // Durable timers and process manager instances. One pending timer per (scope, key, name):
+    // the partial unique index lets fired rows stay as the record of a firing. The due index
+    // holds only unfired timers, so the schedulers' claim scans stay small.
+    sql: `
+      CREATE TABLE causeway_timers (
+        id               TEXT PRIMARY KEY,
+        scope            TEXT NOT NULL,
+        key              TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        due_at           INTEGER NOT NULL,
+        payload          TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        lease_owner      TEXT,
+        lease_expires_at INTEGER,
+        fired_at         INTEGER,
+        attempts         INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE UNIQUE INDEX causeway_timers_pending ON causeway_timers (scope, key, name)
+        WHERE fired_at IS NULL;
+      CREATE INDEX causeway_timers_due ON causeway_timers (due_at, id) WHERE fired_at IS NULL;
+      CREATE TABLE causeway_process_instances (
+        manager      TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('active', 'completed')),
+        state        TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        completed_at INTEGER,
+        PRIMARY KEY (manager, key)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,0 +1,179 @@
+import { hostname } from 'node:os';
+import { systemClock, type Clock } from '../core/clock.js';
+import { newId } from '../core/ids.js';
+import { sleep as realSleep } from '../core/retry.js';
+import type { Sleep } from './attempt.js';
+import type { TimerRecord, TimerStore } from './timer-store.js';
+
+/**
+ * Delivers one claimed timer. It must mark the timer fired (conditional on `owner` still
+ * holding it) in the same transaction as the firing's effects, and return whether it did:
+ * `false` means someone else fired, replaced or cancelled it meanwhile, which is not an error.
+ * A process manager's `fireTimer` is one; `markFiredAfter` wraps a plain callback.
+ */
+export type TimerFire = (timer: TimerRecord, owner: string, now: Date) => Promise<boolean>;
+
+export interface TimerSchedulerOptions {
+  store: TimerStore;
+  fire: TimerFire;
+  /** Identifies this scheduler in leases; default `<host>:<pid>:<random>`. */
+  owner?: string;
+  /** Due times are compared with this clock. Tests inject `VirtualTime`. */
+  clock?: Clock;
+  /** Every wait goes through it; tests inject `VirtualTime.sleep`. */
+  sleep?: Sleep;
+  /**
+   * How long a claimed timer is this scheduler's; one that dies holding it is fired by
+   * another after this. Longer than any firing takes. Default 30 s.
+   */
+  leaseMs?: number;
+  /** The longest wait between looks for due timers (other processes' schedules). Default 1 s. */
+  pollIntervalMs?: number;
+  /** Timers claimed per look. Default 50. */
+  batchSize?: number;
+  /** A firing that throws is retried after this. Default 5 s. */
+  retryDelayMs?: number;
+  /** Errors of firings and of the store. Default: a process warning. */
+  onError?: (error: unknown, timer: TimerRecord | undefined) => void;
+}
+
+/**
+ * Fires due timers once: claims them under a lease, hands each to `fire`, which marks it
+ * fired in the transaction that delivers it. A firing that throws is given back and retried;
+ * a scheduler killed mid-firing leaves its claims to expire, and any scheduler (this one
+ * restarted, or another) fires them then. Several schedulers may run against one store.
+ *
+ * ```ts
+ * const scheduler = new TimerScheduler({ store: timers, fire: runtime.fireTimer });
+ * scheduler.start();
+ * // …
+ * await scheduler.stop();
+ * ```
+ */
+export class TimerScheduler {
+  readonly owner: string;
+  readonly #store: TimerStore;
+  readonly #fire: TimerFire;
+  readonly #clock: Clock;
+  readonly #sleep: Sleep;
+  readonly #leaseMs: number;
+  readonly #pollMs: number;
+  readonly #batchSize: number;
+  readonly #retryDelayMs: number;
+  readonly #onError: (error: unknown, timer: TimerRecord | undefined) => void;
+  readonly #stop = new AbortController();
+  #wait: AbortController | undefined;
+  #woken = false;
+  #loop: Promise<void> | undefined;
+  #fired = 0;
+
+  constructor(options: TimerSchedulerOptions) {
+    this.owner = options.owner ?? `${hostname()}:${process.pid}:${newId().slice(-8)}`;
+    this.#store = options.store;
+    this.#fire = options.fire;
+    this.#clock = options.clock ?? systemClock;
+    this.#sleep = options.sleep ?? realSleep;
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#pollMs = options.pollIntervalMs ?? 1_000;
+    this.#batchSize = options.batchSize ?? 50;
+    this.#retryDelayMs = options.retryDelayMs ?? 5_000;
+    this.#onError =
+      options.onError ??
+      ((error, timer) =>
+        process.emitWarning(
+          `causeway timer scheduler: ${timer ? `timer ${timer.id} (${timer.name}): ` : ''}${String(error)}`,
+        ));
+  }
+
+  /** Timers this scheduler has fired. */
+  get fired(): number {
+    return this.#fired;
+  }
+
+  /** Starts firing in the background until `stop()`. */
+  start(): void {
+    if (this.#loop || this.#stop.signal.aborted) return;
+    const unlisten = this.#store.onSchedule?.(() => this.#wake());
+    this.#loop = this.#run().finally(() => unlisten?.());
+  }
+
+  /** Stops after the firing in hand; claims not yet fired are left to expire (or be re-claimed by this owner). */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    this.#wait?.abort();
+    await this.#loop;
+  }
+
+  /**
+   * One pass: claims due timers (batch after batch) and fires them. Returns how many fired.
+   * What `start()` repeats; tests call it directly after moving a clock.
+   */
+  async runDue(): Promise<number> {
+    let fired = 0;
+    for (;;) {
+      const now = this.#clock.now();
+      const claimed = await this.#store.claimDue(this.owner, now, this.#batchSize, this.#leaseMs);
+      for (const timer of claimed) {
+        if (this.#stop.signal.aborted) return fired;
+        if (await this.#fireOne(timer)) fired++;
+      }
+      if (claimed.length < this.#batchSize) return fired;
+    }
+  }
+
+  async #fireOne(timer: TimerRecord): Promise<boolean> {
+    try {
+      // Now, not the claim's time: the lease check must see how long the batch took.
+      const done = await this.#fire(timer, this.owner, this.#clock.now());
+      if (done) this.#fired++;
+      return done;
+    } catch (error) {
+      this.#onError(error, timer);
+      const retryAt = new Date(this.#clock.now().getTime() + this.#retryDelayMs);
+      await this.#store.release(timer.id, this.owner, retryAt).catch((e: unknown) => {
+        this.#onError(e, timer);
+      });
+      return false;
+    }
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stop.signal.aborted) {
+      this.#woken = false;
+      let delay = this.#pollMs;
+      try {
+        await this.runDue();
+        const next = await this.#store.nextDueAt();
+        if (next)
+          delay = Math.min(delay, Math.max(0, next.getTime() - this.#clock.now().getTime()));
+      } catch (error) {
+        this.#onError(error, undefined);
+      }
+      if (this.#stop.signal.aborted || this.#woken) continue;
+      this.#wait = new AbortController();
+      // A due time already passed still waits a tick, so a failing store cannot spin.
+      await this.#sleep(Math.max(delay, 1), this.#wait.signal).catch(() => undefined);
+    }
+  }
+
+  #wake(): void {
+    this.#woken = true;
+    this.#wait?.abort();
+  }
+}
+
+/**
+ * A `TimerFire` for timers whose effect lives outside the timer store's transaction: runs
+ * `handler`, then marks the timer fired. At-least-once: a crash between the two runs the
+ * handler again after the lease expires, so the handler must be idempotent (key it on
+ * `timer.id`).
+ */
+export function markFiredAfter(
+  store: TimerStore,
+  handler: (timer: TimerRecord) => Promise<void>,
+): TimerFire {
+  return async (timer, owner, now) => {
+    await handler(timer);
+    return store.markFired(timer.id, owner, now);
+  };
+}
