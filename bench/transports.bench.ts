@@ -39,6 +39,7 @@ import {
   rabbitMqCauseway,
   rabbitMqSettings,
 } from './transports/rabbitmq.js';
+import { redisBaseline, redisCauseway, redisSettings, redisUrl } from './transports/redis.js';
 import { removeSqliteFiles, sqliteBaseline, sqliteCauseway } from './transports/sqlite.js';
 import {
   BATCH_SIZE,
@@ -53,7 +54,7 @@ import {
 
 /**
  * `npm run bench -- transports`: durable publish throughput, end-to-end throughput and
- * latency of Causeway's transports (SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka), and
+ * latency of Causeway's transports (SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka, Redis Streams), and
  * the outbox relay on SQLite and PostgreSQL, each against the raw client doing the same
  * confirmed publish and the same acked consume, in one process, on the same server.
  */
@@ -173,7 +174,7 @@ async function measureBackend(
   }
 }
 
-const BACKENDS = ['sqlite', 'postgres', 'rabbitmq', 'nats', 'kafka', 'outbox'];
+const BACKENDS = ['sqlite', 'postgres', 'rabbitmq', 'nats', 'kafka', 'redis', 'outbox'];
 
 /** `BENCH_TRANSPORTS=nats,rabbitmq` runs only those backends (all when unset). */
 function backendFilter(value: string | undefined): Set<string> | undefined {
@@ -199,7 +200,7 @@ interface Backend {
 export const suite: Suite = {
   name: 'transports',
   description:
-    'durable publish, end-to-end throughput and latency, outbox relay: SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka, vs the raw client',
+    'durable publish, end-to-end throughput and latency, outbox relay: SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka, Redis Streams, vs the raw client',
   async run(context) {
     const { config } = context;
     const outcome: Outcome = { cases: [], skipped: [] };
@@ -218,6 +219,7 @@ export const suite: Suite = {
     const amqp = amqpUrl();
     const nats = natsUrl();
     const kafka = kafkaBrokers();
+    const redis = redisUrl();
     const backends: Backend[] = [
       {
         name: 'sqlite',
@@ -270,6 +272,15 @@ export const suite: Suite = {
           causeway: await kafkaCauseway(kafka),
         }),
         hint: 'start it with scripts/services.sh up kafka or set CAUSEWAY_KAFKA_BROKERS',
+      },
+      {
+        name: 'redis',
+        settings: () => redisSettings(redis),
+        entrants: async () => ({
+          baseline: redisBaseline(redis),
+          causeway: await redisCauseway(redis),
+        }),
+        hint: 'start it with scripts/services.sh up redis or set CAUSEWAY_REDIS_URL',
       },
     ];
 
