@@ -3,6 +3,11 @@ import { IdempotencyService, TimeoutError } from 'causeway';
 import type { IdempotencyHarness, IdempotencyUnderTest } from './messaging-harness.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// Time-bound cases (leases, ttls) run against server clocks (PostgreSQL, Redis), so they wait
+// for real time. The term is long enough that a loaded CI machine cannot let it lapse between
+// two consecutive calls; the wait is longer than the term by a clear margin.
+const LEASE_MS = 800;
+const PAST_LEASE_MS = 1_100;
 
 function gate() {
   let open!: () => void;
@@ -97,13 +102,14 @@ export function idempotencyContract(harness: IdempotencyHarness): void {
 
     it('fences: a claimant whose lease ran out and was taken over cannot record its result', () =>
       withStores(async ({ store, other }) => {
-        const stale = tokenOf(await store.claim('k', 100));
-        const busy = await other.claim('k', 100);
+        // Leases long enough that a loaded machine cannot end them between two calls, then a
+        // wait past them: the lease is the only thing that ends.
+        const stale = tokenOf(await store.claim('k', LEASE_MS));
+        const busy = await other.claim('k', LEASE_MS);
         expect(busy.status).toBe('in_progress');
         if (busy.status === 'in_progress')
           expect(busy.leaseExpiresAt.getTime()).toBeGreaterThan(Date.now() - 1_000);
-        // Waiting for time itself: the lease is the only thing that ends.
-        await sleep(200);
+        await sleep(PAST_LEASE_MS);
         const fresh = tokenOf(await other.claim('k', 60_000));
         expect(await store.renew('k', stale, 60_000)).toBe(false);
         expect(await store.complete('k', stale, '"stale"', undefined)).toBe(false);
@@ -117,20 +123,19 @@ export function idempotencyContract(harness: IdempotencyHarness): void {
 
     it('a renewed lease outlives its first term', () =>
       withStores(async ({ store, other }) => {
-        const token = tokenOf(await store.claim('k', 150));
-        await sleep(100);
+        const token = tokenOf(await store.claim('k', LEASE_MS));
         expect(await store.renew('k', token, 60_000)).toBe(true);
-        await sleep(100);
+        await sleep(PAST_LEASE_MS);
         expect((await other.claim('k', 1_000)).status).toBe('in_progress');
       }));
 
     it('forgets results after their ttl', () =>
       withStores(async ({ store, other }) => {
         const a = new IdempotencyService(store);
-        expect(await a.process('k', async () => 1, { ttlMs: 150 })).toBe(1);
+        expect(await a.process('k', async () => 1, { ttlMs: LEASE_MS })).toBe(1);
         expect(await new IdempotencyService(other).process('k', async () => 2)).toBe(1);
-        await sleep(250);
-        expect(await a.process('k', async () => 3, { ttlMs: 150 })).toBe(3);
+        await sleep(PAST_LEASE_MS);
+        expect(await a.process('k', async () => 3, { ttlMs: LEASE_MS })).toBe(3);
       }));
 
     it('stores results as JSON: undefined becomes null, nested values survive', () =>
