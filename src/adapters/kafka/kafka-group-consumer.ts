@@ -24,7 +24,13 @@ export interface GroupConsumerSettings {
 export class KafkaGroupConsumer implements ConsumerHandle {
   readonly #main: GroupReader;
   readonly #retry: GroupReader;
+  /** Handed out and not settled: `stop()` waits for these. */
   #unsettled = 0;
+  /**
+   * Handed out and not yet committed (or given back): what a crash would deliver again. The
+   * prefetch bounds this, so a killed consumer repeats at most `prefetch` handled messages.
+   */
+  #credit = 0;
   #waiting: NodeJS.Timeout | undefined;
   #stopping = false;
   #drained: (() => void) | undefined;
@@ -35,11 +41,19 @@ export class KafkaGroupConsumer implements ConsumerHandle {
     private readonly settings: GroupConsumerSettings,
     private readonly onDelivery: (delivery: Delivery) => void,
   ) {
-    this.#main = new GroupReader(settings.main, (record, offsets) =>
-      this.#handOut(this.#main, record, offsets),
+    const committed = (count: number) => {
+      this.#credit -= count;
+      this.#flow();
+    };
+    this.#main = new GroupReader(
+      settings.main,
+      (record, offsets) => this.#handOut(this.#main, record, offsets),
+      committed,
     );
-    this.#retry = new GroupReader(settings.retry, (record, offsets) =>
-      this.#receiveRetry(record, offsets),
+    this.#retry = new GroupReader(
+      settings.retry,
+      (record, offsets) => this.#receiveRetry(record, offsets),
+      committed,
     );
   }
 
@@ -99,6 +113,7 @@ export class KafkaGroupConsumer implements ConsumerHandle {
   #handOut(reader: GroupReader, record: KafkaRecord, offsets: PartitionOffsets): void {
     if (this.#stopping) return; // not admitted for good: never committed, read again later
     this.#unsettled++;
+    this.#credit++;
     this.#flow();
     this.onDelivery(this.#delivery(reader, record, offsets));
   }
@@ -108,8 +123,9 @@ export class KafkaGroupConsumer implements ConsumerHandle {
       publishRetry: (wire) => this.settings.publishRetry(wire),
       publishDeadLetter: (wire) => this.settings.publishDeadLetter(wire),
       settled: () => {
+        this.#unsettled--;
         reader.settle(offsets, record.offset);
-        this.#release();
+        this.#flow();
       },
       released: () => this.#release(),
       failed: () => {
@@ -124,14 +140,16 @@ export class KafkaGroupConsumer implements ConsumerHandle {
     });
   }
 
+  /** Given back (or never to be handed out again): neither settled nor committed here. */
   #release(): void {
     this.#unsettled--;
+    this.#credit--;
     this.#flow();
-    if (this.#stopping && this.#unsettled === 0) this.#drained?.();
   }
 
   #flow(): void {
-    const full = this.#stopping || this.#unsettled >= this.settings.prefetch;
+    if (this.#stopping && this.#unsettled === 0) this.#drained?.();
+    const full = this.#stopping || this.#credit >= this.settings.prefetch;
     this.#main.setPaused(full);
     this.#retry.setPaused(full || this.#waiting !== undefined);
   }

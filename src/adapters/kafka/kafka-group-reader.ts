@@ -52,6 +52,8 @@ export class GroupReader {
   constructor(
     private readonly settings: GroupReaderSettings,
     private readonly onMessage: (record: KafkaRecord, offsets: PartitionOffsets) => void,
+    /** Settled messages that no longer wait for a commit (committed, or their partition moved). */
+    private readonly onCommitted: (count: number) => void,
   ) {
     this.#consumer = new Consumer({
       clientId: settings.clientId,
@@ -94,7 +96,7 @@ export class GroupReader {
    * round is reported and retried, and `close()` commits once more before leaving the group.
    */
   settle(offsets: PartitionOffsets, offset: bigint): void {
-    offsets.settle(offset);
+    if (!offsets.settle(offset)) this.onCommitted(1);
     this.flush().catch((error: unknown) => this.settings.onError(error));
   }
 
@@ -189,7 +191,8 @@ export class GroupReader {
     for (const [partition, offsets] of this.#partitions) {
       if (owned.has(partition)) continue;
       // Another member owns it now: hand out nothing more of it, commit what was settled.
-      offsets.revoked = true;
+      const forgotten = offsets.revoke();
+      if (forgotten > 0) this.onCommitted(forgotten);
       this.#retiring.push(offsets);
       this.#partitions.delete(partition);
     }
@@ -231,6 +234,8 @@ export class GroupReader {
       this.#commitRetry = setTimeout(() => void this.flush().catch(() => {}), 1_000);
       throw error;
     }
-    for (const { offsets, offset } of due) offsets.committed(offset);
+    let covered = 0;
+    for (const { offsets, offset } of due) covered += offsets.committed(offset);
+    if (covered > 0) this.onCommitted(covered);
   }
 }

@@ -7,6 +7,8 @@
 export class PartitionOffsets {
   /** Handed out and not settled (released ones stay here: they must be read again). */
   readonly #unsettled = new Set<bigint>();
+  /** Settled but not yet covered by a commit: handled, yet a crash now would deliver them again. */
+  readonly #uncommitted = new Set<bigint>();
   /** The offset after the last one handed out: a re-fetch below it is a duplicate. */
   #next: bigint | undefined;
   #committed: bigint | undefined;
@@ -30,8 +32,20 @@ export class PartitionOffsets {
     return true;
   }
 
-  settle(offset: bigint): void {
+  /** Returns whether the offset now waits for a commit (not when the partition was revoked). */
+  settle(offset: bigint): boolean {
     this.#unsettled.delete(offset);
+    if (this.revoked) return false;
+    this.#uncommitted.add(offset);
+    return true;
+  }
+
+  /** The partition was taken away: its settled offsets will not be committed here. Returns how many. */
+  revoke(): number {
+    this.revoked = true;
+    const count = this.#uncommitted.size;
+    this.#uncommitted.clear();
+    return count;
   }
 
   /** The position to commit now, or `undefined` when it would not move the committed one. */
@@ -42,7 +56,15 @@ export class PartitionOffsets {
     return this.#committed === undefined || point > this.#committed ? point : undefined;
   }
 
-  committed(offset: bigint): void {
+  /** Records a commit; returns how many settled offsets it covered. */
+  committed(offset: bigint): number {
     if (this.#committed === undefined || offset > this.#committed) this.#committed = offset;
+    let covered = 0;
+    for (const settled of this.#uncommitted) {
+      if (settled >= offset) continue;
+      this.#uncommitted.delete(settled);
+      covered++;
+    }
+    return covered;
   }
 }
