@@ -210,10 +210,13 @@ export class MemoryTimerStore implements TimerStore {
   }
 }
 
+/** Soonest first, then by id: the order every store claims and lists timers in. */
+export function compareTimers(a: TimerRecord, b: TimerRecord): number {
+  return a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
 function sortByDue(timers: TimerRecord[]): TimerRecord[] {
-  return timers.sort(
-    (a, b) => a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-  );
+  return timers.sort(compareTimers);
 }
 
 function copy(timer: TimerRecord): TimerRecord {

@@ -103,6 +103,32 @@ export function processManagerContract(harness: ProcessStoreHarness): void {
       expect((await runtime.get('flaky', 'o-1'))?.state).toEqual({ n: 1 });
     });
 
+    it('messages for one key applied at once from two stores apply one after another', async () => {
+      const counter = defineProcessManager<{ count: number }>({
+        name: 'counter',
+        correlate: { Tick: (m) => (m.data as { key: string }).key },
+        initialState: { count: 0 },
+        handlers: { Tick: (state) => ({ count: state.count + 1 }) },
+      });
+      const a = new ProcessManagerRuntime({ store: backend.store, managers: [counter], clock });
+      const b = new ProcessManagerRuntime({
+        store: await backend.reopen(),
+        managers: [counter],
+        clock,
+      });
+      const ticks = Array.from({ length: 12 }, (_, i) => ({
+        ...orderPlaced('unused'),
+        id: `tick-${i}`,
+        type: 'Tick',
+        data: { key: 'k-1' },
+      }));
+      const outcomes = await Promise.all(
+        ticks.map((tick, i) => (i % 2 === 0 ? a : b).handle(tick)),
+      );
+      expect(outcomes.every((o) => o['counter'] === 'applied')).toBe(true);
+      expect(await a.get('counter', 'k-1')).toMatchObject({ version: 12, state: { count: 12 } });
+    });
+
     it('out of order: a payment for an order not yet placed is ignored, or retried under "retry"', async () => {
       const runtime = runtimeOn(backend.store);
       const early = paymentReceived('o-1');

@@ -59,3 +59,13 @@ export {
 } from './postgres-saga-store.js';
 export type { SqlDeadLetter } from '../sql/queue-consumer.js';
 export { eventToMessage, type EventOutboxOptions } from '../sql/event-outbox.js';
+export {
+  createPostgresTimerStore,
+  PostgresTimerStore,
+  type PostgresTimerStoreOptions,
+} from './postgres-timer-store.js';
+export {
+  createPostgresProcessStore,
+  PostgresProcessStore,
+  type PostgresProcessStoreOptions,
+} from './postgres-process-store.js';

@@ -19,6 +19,7 @@
 import { POSITION_BITS, type SchemaIdentity } from './postgres-identity.js';
 import { projectionStateV3 } from './postgres-projection-sql.js';
 import { messagingTablesV6 } from './postgres-messaging-sql.js';
+import { processTablesV8 } from './postgres-process-sql.js';
 import { sagaTablesV7 } from './postgres-saga-sql.js';
 import { transportTablesV5 } from './postgres-transport-sql.js';
 
@@ -37,6 +38,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, description: 'transport queue tables', sql: transportTablesV5 },
   { version: 6, description: 'outbox, inbox, idempotency keys', sql: messagingTablesV6 },
   { version: 7, description: 'saga instances', sql: sagaTablesV7 },
+  { version: 8, description: 'timers, process manager instances', sql: processTablesV8 },
 ];
 
 /**

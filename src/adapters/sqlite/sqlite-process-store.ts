@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { StoreClosedError } from '../../core/errors.js';
 import { ProcessConflictError } from '../../sagas/process-errors.js';
+import { processFromRow, type ProcessRow } from '../sql/process-rows.js';
 import type {
   ProcessInstance,
   ProcessStore,
@@ -15,17 +16,6 @@ import {
   timerStatements,
 } from './sqlite-timer-store.js';
 import { gateFor, runOnFile } from './sqlite-transaction.js';
-
-interface RawInstance {
-  manager: string;
-  key: string;
-  status: 'active' | 'completed';
-  state: string;
-  version: number;
-  created_at: number;
-  updated_at: number;
-  completed_at: number | null;
-}
 
 const COLUMNS = 'manager, key, status, state, version, created_at, updated_at, completed_at';
 
@@ -57,7 +47,7 @@ export class SqliteProcessStore implements ProcessStore {
 
   async get(manager: string, key: string): Promise<ProcessInstance | undefined> {
     const row = await runOnFile(this.#db, 'read', () => this.#statements.get.get(manager, key));
-    return row && toInstance(row);
+    return row && processFromRow(row);
   }
 
   async transaction<T>(work: (transaction: ProcessTransaction) => Promise<T>): Promise<T> {
@@ -76,7 +66,7 @@ export class SqliteProcessStore implements ProcessStore {
           load: async (manager, key) => {
             tx.assertOpen();
             const row = statements.get.get(manager, key);
-            return row && toInstance(row);
+            return row && processFromRow(row);
           },
           save: async (instance) => {
             tx.assertOpen();
@@ -130,7 +120,7 @@ function prepare(db: SqliteDatabase) {
       `INSERT INTO causeway_inbox (group_name, message_id, processed_at) VALUES (?, ?, ?)
        ON CONFLICT DO NOTHING`,
     ) as Statement<[string, string, number]>,
-    get: db.prepare<[string, string], RawInstance>(
+    get: db.prepare<[string, string], ProcessRow>(
       `SELECT ${COLUMNS} FROM causeway_process_instances WHERE manager = ? AND key = ?`,
     ),
     insert: db.prepare(
@@ -144,18 +134,5 @@ function prepare(db: SqliteDatabase) {
            completed_at = @completed
        WHERE manager = @manager AND key = @key AND version = @version - 1`,
     ),
-  };
-}
-
-function toInstance(row: RawInstance): ProcessInstance {
-  return {
-    manager: row.manager,
-    key: row.key,
-    status: row.status,
-    state: JSON.parse(row.state) as unknown,
-    version: row.version,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    completedAt: row.completed_at === null ? undefined : new Date(row.completed_at),
   };
 }

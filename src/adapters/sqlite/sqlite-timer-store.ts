@@ -1,22 +1,13 @@
 import { serializeJson } from '../../core/serializer.js';
-import type { TimerRecord, TimerSchedule, TimerStore } from '../../sagas/timer-store.js';
+import {
+  compareTimers,
+  type TimerRecord,
+  type TimerSchedule,
+  type TimerStore,
+} from '../../sagas/timer-store.js';
+import { timerFromRow, type TimerRow } from '../sql/process-rows.js';
 import { ensureSchema, type SqliteDatabase } from './sqlite-schema.js';
 import { gateFor, runOnFile, type SqliteFileGate } from './sqlite-transaction.js';
-
-/** A row as SQLite returns it: times are epoch milliseconds. */
-interface RawTimer {
-  id: string;
-  scope: string;
-  key: string;
-  name: string;
-  due_at: number;
-  payload: string;
-  created_at: number;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  fired_at: number | null;
-  attempts: number;
-}
 
 const COLUMNS = `id, scope, key, name, due_at, payload, created_at, lease_owner,
   lease_expires_at, fired_at, attempts`;
@@ -93,12 +84,12 @@ export class SqliteTimerStore implements TimerStore {
 
   async get(id: string): Promise<TimerRecord | undefined> {
     const row = await this.#run(() => this.#statements.get.get(id), 'read');
-    return row && toRecord(row);
+    return row && timerFromRow(row);
   }
 
   async pending(scope: string, key: string): Promise<TimerRecord[]> {
     const rows = await this.#run(() => this.#statements.pending.all(scope, key), 'read');
-    return rows.map(toRecord);
+    return rows.map(timerFromRow);
   }
 
   async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<TimerRecord[]> {
@@ -106,7 +97,7 @@ export class SqliteTimerStore implements TimerStore {
     const rows = await this.#run(() =>
       this.#statements.claim.immediate({ owner, now: at, until: at + leaseMs, limit }),
     );
-    return rows.map(toRecord).sort(byDue);
+    return rows.map(timerFromRow).sort(compareTimers);
   }
 
   async markFired(id: string, owner: string, now: Date): Promise<boolean> {
@@ -163,7 +154,7 @@ function prepare(db: SqliteDatabase) {
   );
   const claim = db.prepare<
     [{ owner: string; now: number; until: number; limit: number }],
-    RawTimer
+    TimerRow
   >(
     `UPDATE causeway_timers
      SET lease_owner = @owner, lease_expires_at = @until, attempts = attempts + 1
@@ -185,8 +176,8 @@ function prepare(db: SqliteDatabase) {
     cancelAll: db.prepare<[{ scope: string; key: string }]>(
       'DELETE FROM causeway_timers WHERE scope = @scope AND key = @key AND fired_at IS NULL',
     ),
-    get: db.prepare<[string], RawTimer>(`SELECT ${COLUMNS} FROM causeway_timers WHERE id = ?`),
-    pending: db.prepare<[string, string], RawTimer>(
+    get: db.prepare<[string], TimerRow>(`SELECT ${COLUMNS} FROM causeway_timers WHERE id = ?`),
+    pending: db.prepare<[string, string], TimerRow>(
       `SELECT ${COLUMNS} FROM causeway_timers
        WHERE scope = ? AND key = ? AND fired_at IS NULL ORDER BY due_at, id`,
     ),
@@ -208,24 +199,4 @@ function prepare(db: SqliteDatabase) {
       'DELETE FROM causeway_timers WHERE fired_at IS NOT NULL AND fired_at < ?',
     ),
   };
-}
-
-function toRecord(row: RawTimer): TimerRecord {
-  return {
-    id: row.id,
-    scope: row.scope,
-    key: row.key,
-    name: row.name,
-    dueAt: new Date(row.due_at),
-    payload: JSON.parse(row.payload) as unknown,
-    createdAt: new Date(row.created_at),
-    leaseOwner: row.lease_owner ?? undefined,
-    leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(row.lease_expires_at),
-    firedAt: row.fired_at === null ? undefined : new Date(row.fired_at),
-    attempts: row.attempts,
-  };
-}
-
-function byDue(a: TimerRecord, b: TimerRecord): number {
-  return a.dueAt.getTime() - b.dueAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
