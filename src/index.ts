@@ -67,3 +67,4 @@ export {
   type OutboxStore,
 } from './messaging/outbox.js';
 export { dedupeWithin, MemoryInboxStore, withInbox, type InboxStore } from './messaging/inbox.js';
+export * from './streams/index.js';

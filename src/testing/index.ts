@@ -6,6 +6,7 @@ import { TimeoutError } from '../core/errors.js';
 
 export { ManualClock } from '../core/clock.js';
 export { VirtualTime } from './virtual-time.js';
+export { TopologyTestDriver, type DriverClock, type PipeOptions } from './topology-test-driver.js';
 
 /** Drains an async iterable into an array. */
 export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {

@@ -1,0 +1,504 @@
+import { ValidationError } from '../core/errors.js';
+import {
+  KeyAggregateProcessor,
+  SessionAggregateProcessor,
+  TimeWindowAggregateProcessor,
+  type Aggregator,
+} from './aggregate.js';
+import {
+  StreamJoinProcessor,
+  StreamTableJoinProcessor,
+  TableProcessor,
+  type JoinKind,
+} from './join.js';
+import {
+  BranchProcessor,
+  FilterProcessor,
+  FlatMapProcessor,
+  MapProcessor,
+  PassThrough,
+  PeekProcessor,
+  SelectKeyProcessor,
+  SinkProcessor,
+  SourceProcessor,
+  type NodeDefinition,
+  type Processor,
+  type ProcessorContext,
+} from './processor.js';
+import type { StreamRecord, Windowed } from './record.js';
+import type {
+  EmitMode,
+  HoppingWindows,
+  JoinWindows,
+  SessionWindows,
+  TumblingWindows,
+} from './windows.js';
+
+/** A built topology: an immutable description that any number of runtimes can run. */
+export interface Topology {
+  readonly name: string;
+  /** The side output for late records (each carries a `causeway-dead-letter-reason` header). */
+  readonly deadLetters: string;
+  readonly nodes: readonly NodeDefinition[];
+  readonly sources: ReadonlySet<string>;
+  readonly sinks: ReadonlySet<string>;
+  readonly stores: ReadonlySet<string>;
+}
+
+/** What a callback sees besides the value: the whole record (key, timestamp, headers). */
+type Fn<K, V, R> = (value: V, record: StreamRecord<K, V>) => R;
+
+// Operators are stored type-erased; the fluent classes below keep the types for the user.
+type AnyFn = (value: unknown, record: StreamRecord) => never;
+const erase = (fn: unknown) => fn as AnyFn;
+
+/**
+ * Describes a stream processing topology, fluently and typed:
+ * `builder.stream<Order>('orders').filter(…).groupBy(…).windowedBy(…).count('store').toStream().to('sink')`.
+ * Every source, sink and store is named by the caller: names are part of the deployed
+ * state (store contents, checkpoints, output topics) and must not change when code moves.
+ */
+export class TopologyBuilder {
+  readonly #nodes: NodeDefinition[] = [];
+  readonly #sources = new Set<string>();
+  readonly #sinks = new Set<string>();
+  readonly #stores = new Set<string>();
+  #built = false;
+
+  /**
+   * @param options.name the topology's name; output message ids are derived from it.
+   * @param options.deadLetters the sink late records go to.
+   */
+  constructor(readonly options: { name: string; deadLetters: string }) {
+    requireName('name', options.name);
+    requireName('deadLetters', options.deadLetters);
+    this.#sinks.add(options.deadLetters);
+  }
+
+  /**
+   * A stream read from `source`. Event time is the record's timestamp (the envelope's
+   * `time`) unless `timestamp` extracts another one from the record.
+   */
+  stream<V, K = string | null>(
+    source: string,
+    options: { timestamp?: (record: StreamRecord<K, V>) => number } = {},
+  ): Stream<K, V> {
+    requireName('source', source);
+    this.#sources.add(source);
+    const extractor = options.timestamp as ((record: StreamRecord) => number) | undefined;
+    return new Stream(
+      this,
+      this.node([], () => new SourceProcessor(extractor), source),
+    );
+  }
+
+  /** A table holding the latest value per key of `source`, in the key-value store `store`. */
+  table<V, K = string | null>(source: string, store: string): StreamTable<K, V> {
+    const stream = this.stream<V, K>(source);
+    this.claimStore(store);
+    return new StreamTable(
+      this,
+      this.node([stream.node], (context) => new TableProcessor(context, store)),
+      store,
+    );
+  }
+
+  /** Freezes the description. The builder cannot be changed afterwards. */
+  build(): Topology {
+    this.#built = true;
+    return {
+      name: this.options.name,
+      deadLetters: this.options.deadLetters,
+      nodes: [...this.#nodes],
+      sources: new Set(this.#sources),
+      sinks: new Set(this.#sinks),
+      stores: new Set(this.#stores),
+    };
+  }
+
+  /** @internal */
+  node(
+    parents: readonly NodeDefinition[],
+    create: (context: ProcessorContext) => Processor,
+    source?: string,
+  ): NodeDefinition {
+    if (this.#built) {
+      throw new ValidationError('Topology already built', [
+        { path: [], message: 'add operators before build()' },
+      ]);
+    }
+    const definition: NodeDefinition =
+      source === undefined
+        ? { id: this.#nodes.length, parents, create }
+        : { id: this.#nodes.length, parents, create, source };
+    this.#nodes.push(definition);
+    return definition;
+  }
+
+  /** @internal Store names are unique: two operators sharing one would corrupt each other. */
+  claimStore(name: string): string {
+    requireName('store', name);
+    if (this.#stores.has(name)) {
+      throw new ValidationError('Duplicate store name', [
+        { path: ['store'], message: `"${name}" is already used by another operator` },
+      ]);
+    }
+    this.#stores.add(name);
+    return name;
+  }
+
+  /** @internal */
+  claimSink(name: string): string {
+    requireName('sink', name);
+    this.#sinks.add(name);
+    return name;
+  }
+}
+
+function requireName(what: string, name: string): void {
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new ValidationError(`Invalid ${what} name`, [
+      { path: [what], message: 'must be a non-empty string' },
+    ]);
+  }
+}
+
+/** A stream of records keyed by `K` with values `V`. */
+export class Stream<K, V> {
+  /** @internal */
+  constructor(
+    protected readonly builder: TopologyBuilder,
+    /** @internal */ readonly node: NodeDefinition,
+  ) {}
+
+  #then<K2, V2>(create: (context: ProcessorContext) => Processor): Stream<K2, V2> {
+    return new Stream(this.builder, this.builder.node([this.node], create));
+  }
+
+  filter(keep: Fn<K, V, boolean>): Stream<K, V> {
+    return this.#then(() => new FilterProcessor(erase(keep)));
+  }
+
+  /** Maps each value; the key, timestamp and position stay. */
+  map<V2>(map: Fn<K, V, V2>): Stream<K, V2> {
+    return this.#then(() => new MapProcessor(erase(map)));
+  }
+
+  /** Maps each value to zero or more values. */
+  flatMap<V2>(expand: Fn<K, V, Iterable<V2>>): Stream<K, V2> {
+    return this.#then(() => new FlatMapProcessor(erase(expand)));
+  }
+
+  /** Gives each record a new key (before grouping or joining on it). */
+  selectKey<K2>(keyOf: Fn<K, V, K2>): Stream<K2, V> {
+    return this.#then(() => new SelectKeyProcessor(erase(keyOf)));
+  }
+
+  /** Calls `look` for each record (logging, metrics) and passes it on unchanged. */
+  peek(look: Fn<K, V, void>): Stream<K, V> {
+    return this.#then(() => new PeekProcessor(erase(look)));
+  }
+
+  /**
+   * Splits the stream: each record goes to the first branch whose predicate holds, or to
+   * none. `branch({ large: (o) => o.total > 100, small: () => true })`.
+   */
+  branch<const B extends string>(
+    predicates: Record<B, Fn<K, V, boolean>>,
+  ): Record<B, Stream<K, V>> {
+    const names = Object.keys(predicates) as B[];
+    const router = this.builder.node(
+      [this.node],
+      () => new BranchProcessor(names.map((name) => erase(predicates[name]))),
+    );
+    const branches = {} as Record<B, Stream<K, V>>;
+    for (const name of names) {
+      branches[name] = new Stream(
+        this.builder,
+        this.builder.node([router], () => new PassThrough()),
+      );
+    }
+    return branches;
+  }
+
+  /** One stream of both streams' records, in the order they arrive. */
+  merge(other: Stream<K, V>): Stream<K, V> {
+    return new Stream(
+      this.builder,
+      this.builder.node([this.node, other.node], () => new PassThrough()),
+    );
+  }
+
+  groupByKey(): GroupedStream<K, V> {
+    return new GroupedStream(this.builder, this.node);
+  }
+
+  /** Re-keys then groups: `groupBy((order) => order.productId)`. */
+  groupBy<K2>(keyOf: Fn<K, V, K2>): GroupedStream<K2, V> {
+    return this.selectKey(keyOf).groupByKey();
+  }
+
+  /** Records of both streams with the same key and timestamps within `window` of each other. */
+  join<R, J>(other: Stream<K, R>, options: JoinOptions<V, R, J>): Stream<K, J> {
+    return this.#join('inner', other, options as JoinOptions<unknown, unknown, unknown>);
+  }
+
+  /** As `join`; a left record that found no match is emitted once, as `joiner(left, undefined)`, when its window closes. */
+  leftJoin<R, J>(other: Stream<K, R>, options: JoinOptions<V, R | undefined, J>): Stream<K, J> {
+    return this.#join('left', other, options as JoinOptions<unknown, unknown, unknown>);
+  }
+
+  /** As `leftJoin`, and unmatched right records are emitted as `joiner(undefined, right)`. */
+  outerJoin<R, J>(
+    other: Stream<K, R>,
+    options: JoinOptions<V | undefined, R | undefined, J>,
+  ): Stream<K, J> {
+    return this.#join('outer', other, options as JoinOptions<unknown, unknown, unknown>);
+  }
+
+  #join<J>(
+    kind: JoinKind,
+    other: Stream<K, unknown>,
+    options: JoinOptions<unknown, unknown, unknown>,
+  ): Stream<K, J> {
+    const { store, window, joiner } = options;
+    this.builder.claimStore(store);
+    const left = this.builder.node(
+      [this.node],
+      (context) => new StreamJoinProcessor(context, 'left', store, kind, window, joiner),
+    );
+    this.builder.node(
+      [other.node],
+      (context) => new StreamJoinProcessor(context, 'right', store, kind, window, joiner),
+    );
+    return new Stream(this.builder, left);
+  }
+
+  /** Each record with its key's current row of `table`; records without a row are dropped. */
+  joinTable<T, J>(table: StreamTable<K, T>, joiner: (value: V, row: T) => J): Stream<K, J> {
+    return this.#then(
+      (context) =>
+        new StreamTableJoinProcessor(
+          context,
+          table.store,
+          'inner',
+          joiner as (v: unknown, r: unknown) => unknown,
+        ),
+    );
+  }
+
+  /** As `joinTable`, and records without a row get `undefined`. */
+  leftJoinTable<T, J>(
+    table: StreamTable<K, T>,
+    joiner: (value: V, row: T | undefined) => J,
+  ): Stream<K, J> {
+    return this.#then(
+      (context) =>
+        new StreamTableJoinProcessor(
+          context,
+          table.store,
+          'left',
+          joiner as (v: unknown, r: unknown) => unknown,
+        ),
+    );
+  }
+
+  /** Writes every record to the sink named `sink`. */
+  to(sink: string): void {
+    const name = this.builder.claimSink(sink);
+    this.builder.node([this.node], (context) => new SinkProcessor(context, name));
+  }
+}
+
+/** A stream–stream join: the store holding both sides' records, the window and the joiner. */
+export interface JoinOptions<L, R, J> {
+  store: string;
+  window: JoinWindows;
+  joiner: (left: L, right: R) => J;
+}
+
+const counting: Aggregator = {
+  init: () => 0,
+  add: (count) => (count as number) + 1,
+  merge: (a, b) => (a as number) + (b as number),
+};
+
+function reducing(reduce: (a: unknown, b: unknown) => unknown): Aggregator {
+  // `undefined` marks "no value yet": the first value becomes the aggregate as it is.
+  return {
+    init: () => undefined,
+    add: (aggregate, value) => (aggregate === undefined ? value : reduce(aggregate, value)),
+    merge: reduce,
+  };
+}
+
+/** A stream grouped by key, ready to aggregate. */
+export class GroupedStream<K, V> {
+  /** @internal */
+  constructor(
+    private readonly builder: TopologyBuilder,
+    private readonly node: NodeDefinition,
+  ) {}
+
+  #aggregate<A>(store: string, aggregator: Aggregator): StreamTable<K, A> {
+    this.builder.claimStore(store);
+    const node = this.builder.node(
+      [this.node],
+      (context) => new KeyAggregateProcessor(context, store, aggregator),
+    );
+    return new StreamTable(this.builder, node, store);
+  }
+
+  count(store: string): StreamTable<K, number> {
+    return this.#aggregate(store, counting);
+  }
+
+  reduce(store: string, reduce: (aggregate: V, value: V) => V): StreamTable<K, V> {
+    return this.#aggregate(store, reducing(reduce as (a: unknown, b: unknown) => unknown));
+  }
+
+  aggregate<A>(
+    store: string,
+    init: () => A,
+    add: (aggregate: A, value: V, key: K) => A,
+  ): StreamTable<K, A> {
+    return this.#aggregate(store, { init, add: add as Aggregator['add'] });
+  }
+
+  /**
+   * Aggregates per key and window. `emit: 'final'` (the default) emits each window once,
+   * when it closes; `'update'` emits after every record.
+   */
+  windowedBy(
+    windows: TumblingWindows | HoppingWindows,
+    options?: { emit?: EmitMode },
+  ): WindowedStream<K, V>;
+  windowedBy(windows: SessionWindows, options?: { emit?: EmitMode }): SessionWindowedStream<K, V>;
+  windowedBy(
+    windows: TumblingWindows | HoppingWindows | SessionWindows,
+    options: { emit?: EmitMode } = {},
+  ): WindowedStream<K, V> | SessionWindowedStream<K, V> {
+    const emit = options.emit ?? 'final';
+    return windows.kind === 'session'
+      ? new SessionWindowedStream(this.builder, this.node, windows, emit)
+      : new WindowedStream(this.builder, this.node, windows, emit);
+  }
+}
+
+type WindowProcessorFactory = (
+  context: ProcessorContext,
+  store: string,
+  aggregator: Aggregator,
+) => Processor;
+
+/** What every windowed grouping offers: `count` and `reduce`, one window store each. */
+abstract class WindowedAggregations<K, V> {
+  /** @internal */
+  constructor(
+    private readonly builder: TopologyBuilder,
+    private readonly node: NodeDefinition,
+    private readonly create: WindowProcessorFactory,
+  ) {}
+
+  protected aggregateWith<A>(store: string, aggregator: Aggregator): WindowedTable<K, A> {
+    this.builder.claimStore(store);
+    const create = this.create;
+    const node = this.builder.node([this.node], (context) => create(context, store, aggregator));
+    return new WindowedTable(this.builder, node);
+  }
+
+  count(store: string): WindowedTable<K, number> {
+    return this.aggregateWith(store, counting);
+  }
+
+  reduce(store: string, reduce: (aggregate: V, value: V) => V): WindowedTable<K, V> {
+    return this.aggregateWith(store, reducing(reduce as (a: unknown, b: unknown) => unknown));
+  }
+}
+
+/** A grouped stream with tumbling or hopping windows. */
+export class WindowedStream<K, V> extends WindowedAggregations<K, V> {
+  /** @internal */
+  constructor(
+    builder: TopologyBuilder,
+    node: NodeDefinition,
+    windows: TumblingWindows | HoppingWindows,
+    emit: EmitMode,
+  ) {
+    super(
+      builder,
+      node,
+      (context, store, aggregator) =>
+        new TimeWindowAggregateProcessor(context, store, windows, emit, aggregator),
+    );
+  }
+
+  aggregate<A>(
+    store: string,
+    init: () => A,
+    add: (aggregate: A, value: V, key: K) => A,
+  ): WindowedTable<K, A> {
+    return this.aggregateWith(store, { init, add: add as Aggregator['add'] });
+  }
+}
+
+/** A grouped stream with session windows: aggregates need `merge` for when sessions join up. */
+export class SessionWindowedStream<K, V> extends WindowedAggregations<K, V> {
+  /** @internal */
+  constructor(
+    builder: TopologyBuilder,
+    node: NodeDefinition,
+    windows: SessionWindows,
+    emit: EmitMode,
+  ) {
+    super(
+      builder,
+      node,
+      (context, store, aggregator) =>
+        new SessionAggregateProcessor(context, store, windows, emit, aggregator),
+    );
+  }
+
+  aggregate<A>(
+    store: string,
+    init: () => A,
+    add: (aggregate: A, value: V, key: K) => A,
+    merge: (left: A, right: A, key: K) => A,
+  ): WindowedTable<K, A> {
+    return this.aggregateWith(store, {
+      init,
+      add: add as Aggregator['add'],
+      merge: merge as NonNullable<Aggregator['merge']>,
+    });
+  }
+}
+
+/** The latest value per key: an aggregate, or `builder.table(…)`. Streams can join it. */
+export class StreamTable<K, V> {
+  /** @internal */
+  constructor(
+    private readonly builder: TopologyBuilder,
+    private readonly node: NodeDefinition,
+    /** The key-value store holding the table. */
+    readonly store: string,
+  ) {}
+
+  /** Every change of the table, as a stream. */
+  toStream(): Stream<K, V> {
+    return new Stream(this.builder, this.node);
+  }
+}
+
+/** The result of a windowed aggregation, keyed by `Windowed<K>`. */
+export class WindowedTable<K, V> {
+  /** @internal */
+  constructor(
+    private readonly builder: TopologyBuilder,
+    private readonly node: NodeDefinition,
+  ) {}
+
+  /** The windows' results as a stream: final values, or every update (see `windowedBy`). */
+  toStream(): Stream<Windowed<K>, V> {
+    return new Stream(this.builder, this.node);
+  }
+}
