@@ -67,7 +67,7 @@ export function natsBaseline(url: string): TransportEntrant {
     label: '@nats-io/jetstream publish',
     open: async () => {
       const prefix = uniqueName('bench_raw').replace('-', '_');
-      const nc = await connect({ servers: url });
+      const nc = await connect({ servers: url, noAsyncTraces: true });
       const jsm = await jetstreamManager(nc);
       const js = jetstream(nc);
       const streams = [`${prefix}_publish`, `${prefix}_e2e`];
