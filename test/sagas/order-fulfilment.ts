@@ -1,4 +1,4 @@
-import { defineProcessManager, toMessage, type Message } from 'causeway';
+import { defineProcessManager, toMessage, type Message, type ProcessManagerConfig } from 'causeway';
 
 /** The example: if no PaymentReceived within 30 minutes, cancel the order. */
 export const PAYMENT_TIMEOUT_MS = 30 * 60_000;
@@ -17,7 +17,8 @@ interface OrderData {
 
 const orderId = (message: { data: unknown }) => (message.data as OrderData).orderId;
 
-export const fulfilment = defineProcessManager<FulfilmentState>({
+/** The configuration, for fixtures that vary one handler (a crash test's hanging timer). */
+export const fulfilmentConfig: ProcessManagerConfig<FulfilmentState> = {
   name: 'fulfilment',
   correlate: { OrderPlaced: orderId, PaymentReceived: orderId },
   initialState: { status: 'awaiting_payment', amount: 0, payments: 0 },
@@ -44,7 +45,9 @@ export const fulfilment = defineProcessManager<FulfilmentState>({
       return { ...state, status: 'cancelled' };
     },
   },
-});
+};
+
+export const fulfilment = defineProcessManager(fulfilmentConfig);
 
 export function orderPlaced(id: string, amount = 100): Message {
   return toMessage({ type: 'OrderPlaced', data: { orderId: id, amount } });
