@@ -47,6 +47,8 @@ const HINTS: Partial<Record<string, string>> = {
     'check that the database is running and that --db points at it ' +
     '(scripts/services.sh up postgres starts a local PostgreSQL)',
   STREAM_NOT_FOUND: '`causeway streams list` shows the streams that exist',
+  SAGA_NOT_FOUND: '`causeway sagas list` shows the saga instances there are',
+  SAGA_INVALID_STATE: '`causeway sagas show <id>` shows its steps, attempts and errors',
   UPCAST_FAILED:
     'the CLI reads events without your registry; use --json to see the raw stored data',
 };

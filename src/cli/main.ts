@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerDlqCommands, type DlqRunner } from './commands/dlq.js';
 import { registerEventsCommands } from './commands/events.js';
 import { registerProjectionsCommands } from './commands/projections.js';
+import { registerSagasCommands, type SagasRunner } from './commands/sagas.js';
 import { registerStreamsCommands } from './commands/streams.js';
 import type { CommandRunner } from './context.js';
 import { debugDetails, describeFailure, ExitCode } from './errors.js';
@@ -14,6 +15,7 @@ import {
   parseDeadLetterTarget,
   type DeadLetterFlags,
 } from './open-dead-letters.js';
+import { openSagaStore } from './open-sagas.js';
 import { DEFAULT_DB, openStore, parseDbTarget } from './open-store.js';
 import type { GlobalOptions } from './options.js';
 
@@ -58,7 +60,17 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
     }
   };
 
-  const program = buildProgram(run, runDlq);
+  const runSagas: SagasRunner = async (command, body) => {
+    const { db, json, schema } = command.optsWithGlobals<GlobalOptions>();
+    const opened = await openSagaStore(parseDbTarget(db, schema));
+    try {
+      await body({ store: opened.store, json: json === true, write, note });
+    } finally {
+      await opened.close();
+    }
+  };
+
+  const program = buildProgram(run, runDlq, runSagas);
   try {
     await program.parseAsync([...argv]);
     return ExitCode.Ok;
@@ -73,10 +85,10 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   }
 }
 
-function buildProgram(run: CommandRunner, runDlq: DlqRunner): Command {
+function buildProgram(run: CommandRunner, runDlq: DlqRunner, runSagas: SagasRunner): Command {
   const program = new Command('causeway')
     .description(
-      'Inspect a Causeway event store: streams, events, live tail; run and rebuild projections; list, retry and purge dead letters.',
+      'Inspect a Causeway event store: streams, events, live tail; run and rebuild projections; list, retry and purge dead letters; list, show, resume and abort sagas.',
     )
     .version(packageVersion())
     .addOption(
@@ -98,12 +110,13 @@ function buildProgram(run: CommandRunner, runDlq: DlqRunner): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 runtime error (store unreachable, stream or projection missing…), 2 usage error.',
+      '\nExit codes: 0 ok, 1 runtime error (store unreachable, stream, projection or saga missing…), 2 usage error.',
     );
   registerStreamsCommands(program, run);
   registerEventsCommands(program, run);
   registerProjectionsCommands(program, run);
   registerDlqCommands(program, runDlq);
+  registerSagasCommands(program, runSagas);
   return program;
 }
 

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { StoreUnavailableError } from '../core/errors.js';
 import type { DeadLetterStore } from '../messaging/dead-letters.js';
 import { CliError, ExitCode } from './errors.js';
-import { importAdapter, parseDbTarget, type DbTarget } from './open-store.js';
+import { importAdapter, openPostgresTable, parseDbTarget, type DbTarget } from './open-store.js';
 
 /**
  * A broker that keeps its own dead letters, and the name prefix its transport uses (for
@@ -22,9 +21,6 @@ export interface OpenedDeadLetters {
   store: DeadLetterStore;
   close(): Promise<void>;
 }
-
-/** A mistyped host should fail in seconds, not after the operating system's TCP timeout. */
-const PG_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Opens the dead letters behind `target`, importing only the adapter it needs. Nothing is
@@ -87,36 +83,21 @@ async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<Opened
 }
 
 async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<OpenedDeadLetters> {
-  const [{ PostgresDeadLetterStore }, { default: pg }] = await Promise.all([
-    importAdapter(() => import('../adapters/postgres/index.js'), 'pg'),
-    importAdapter(() => import('pg'), 'pg'),
-  ]);
-  const pool = new pg.Pool({
-    connectionString: target.connectionString,
-    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
-    max: 2,
-  });
-  // An idle connection that breaks emits 'error' on the pool; unhandled, it would crash us.
-  pool.on('error', () => undefined);
-  const schema = target.schema ?? 'public';
-  try {
-    const { rows } = await pool.query<{ found: string | null }>(
-      'SELECT to_regclass(format($1::text, $2::text)) AS found',
-      ['%I.causeway_dead_letters', schema],
-    );
-    if (rows[0]?.found == null) {
-      throw new CliError(
+  const { PostgresDeadLetterStore } = await importAdapter(
+    () => import('../adapters/postgres/index.js'),
+    'pg',
+  );
+  const { pool, schema } = await openPostgresTable(
+    target,
+    'causeway_dead_letters',
+    (schema) =>
+      new CliError(
         `no Causeway transport in ${target.address}, schema "${schema}" (its causeway_dead_letters table is missing)`,
         `${NO_TABLE_HINT}; --schema names the schema`,
-      );
-    }
-    const store = new PostgresDeadLetterStore(pool, { schema, address: target.address });
-    return { store, close: () => pool.end() };
-  } catch (error) {
-    await pool.end().catch(() => undefined);
-    if (error instanceof CliError) throw error;
-    throw new StoreUnavailableError(target.address, { cause: error });
-  }
+      ),
+  );
+  const store = new PostgresDeadLetterStore(pool, { schema, address: target.address });
+  return { store, close: () => pool.end() };
 }
 
 async function openRabbitMq(target: BrokerTarget): Promise<OpenedDeadLetters> {

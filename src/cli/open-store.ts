@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
+import type { Pool } from 'pg';
 import { resolve } from 'node:path';
 import {
   isCausewayError,
@@ -230,6 +231,39 @@ async function openPostgres(target: DbTarget & { kind: 'postgres' }): Promise<Op
       );
     }
     throw asUnavailable(error, target);
+  }
+}
+
+/**
+ * A pool on `target` once Causeway's `table` is known to exist in its schema (nothing is
+ * created). A missing table throws `missing(schema)`; an unreachable server is a
+ * `StoreUnavailableError` naming it. The caller ends the pool.
+ */
+export async function openPostgresTable(
+  target: DbTarget & { kind: 'postgres' },
+  table: string,
+  missing: (schema: string) => CliError,
+): Promise<{ pool: Pool; schema: string }> {
+  const { default: pg } = await importAdapter(() => import('pg'), 'pg');
+  const pool = new pg.Pool({
+    connectionString: target.connectionString,
+    connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+    max: 2,
+  });
+  // An idle connection that breaks emits 'error' on the pool; unhandled, it would crash us.
+  pool.on('error', () => undefined);
+  const schema = target.schema ?? 'public';
+  try {
+    const { rows } = await pool.query<{ found: string | null }>(
+      'SELECT to_regclass(format($1::text, $2::text)) AS found',
+      [`%I.${table}`, schema],
+    );
+    if (rows[0]?.found == null) throw missing(schema);
+    return { pool, schema };
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    if (error instanceof CliError) throw error;
+    throw new StoreUnavailableError(target.address, { cause: error });
   }
 }
 
