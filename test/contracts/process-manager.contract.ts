@@ -244,6 +244,34 @@ export function processManagerContract(harness: ProcessStoreHarness): void {
       expect((await runtime.get('fulfilment', 'o-1'))?.version).toBe(2);
     });
 
+    it('two schedulers racing over the same due timers fire each once', async () => {
+      const runtime = runtimeOn(backend.store);
+      const orders = Array.from({ length: 20 }, (_, i) => `o-${i}`);
+      for (const id of orders) await runtime.handle(orderPlaced(id));
+      clock.advance(PAYMENT_TIMEOUT_MS);
+      const other = await backend.reopen();
+      const a = new TimerScheduler({
+        store: backend.store.timers,
+        fire: runtime.fireTimer,
+        clock,
+        owner: 'a',
+        batchSize: 3,
+      });
+      const b = new TimerScheduler({
+        store: other.timers,
+        fire: runtimeOn(other).fireTimer,
+        clock,
+        owner: 'b',
+        batchSize: 3,
+      });
+      const [firedByA, firedByB] = await Promise.all([a.runDue(), b.runDue()]);
+      expect(firedByA + firedByB).toBe(orders.length);
+      const cancelled = (await backend.outbox()).map(
+        ({ message }) => (message.data as { orderId: string }).orderId,
+      );
+      expect(cancelled.sort()).toEqual([...orders].sort());
+    });
+
     it('a firing that throws is given back and fires later, once', async () => {
       let fail = true;
       const fragile = defineProcessManager<{ fired: number }>({
