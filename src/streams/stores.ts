@@ -32,7 +32,10 @@ export interface WindowStore<K = unknown, V = unknown> {
   get(key: K, start: number, end: number): V | undefined;
   put(key: K, start: number, end: number, value: V): void;
   delete(key: K, start: number, end: number): void;
-  /** Calls `each` for every window of `key` (sessions and join buffers scan a key's few windows). */
+  /**
+   * Calls `each` for every window of `key` (sessions and join buffers scan a key's few
+   * windows). `each` must not change the store; collect first, then change.
+   */
   forEachOfKey(key: K, each: (entry: WindowEntry<K, V>) => void): void;
   /** Removes every window with `end <= upTo`, soonest end first, calling `each` before it goes. */
   expire(upTo: number, each: (entry: WindowEntry<K, V>) => void): void;
@@ -95,7 +98,9 @@ interface Slot<K, V> {
  * per key — and grows at its tail as time moves on, so inserting is cheap.
  */
 export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
-  readonly #byKey = new Map<string, Map<string, Slot<K, V>>>();
+  // A key holds few windows at once (one per open period, a few sessions or buffered join
+  // records), so a short array scanned by number beats a map keyed by a built string.
+  readonly #byKey = new Map<string, Slot<K, V>[]>();
   readonly #byEnd = new Map<number, Set<Slot<K, V>>>();
   readonly #ends: number[] = [];
   #size = 0;
@@ -103,21 +108,22 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
   constructor(readonly name: string) {}
 
   get(key: K, start: number, end: number): V | undefined {
-    return this.#byKey.get(keyIdOf(key))?.get(`${start}:${end}`)?.value;
+    const slots = this.#byKey.get(keyIdOf(key));
+    if (slots === undefined) return undefined;
+    return slots[find(slots, start, end)]?.value;
   }
 
   put(key: K, start: number, end: number, value: V): void {
     const keyId = keyIdOf(key);
-    let windows = this.#byKey.get(keyId);
-    if (!windows) this.#byKey.set(keyId, (windows = new Map()));
-    const slotId = `${start}:${end}`;
-    const existing = windows.get(slotId);
+    let slots = this.#byKey.get(keyId);
+    if (slots === undefined) this.#byKey.set(keyId, (slots = []));
+    const existing = slots[find(slots, start, end)];
     if (existing) {
       existing.value = value;
       return;
     }
     const slot: Slot<K, V> = { key, keyId, start, end, value };
-    windows.set(slotId, slot);
+    slots.push(slot);
     let atEnd = this.#byEnd.get(end);
     if (!atEnd) {
       this.#byEnd.set(end, (atEnd = new Set()));
@@ -129,11 +135,12 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
 
   delete(key: K, start: number, end: number): void {
     const keyId = keyIdOf(key);
-    const windows = this.#byKey.get(keyId);
-    const slot = windows?.get(`${start}:${end}`);
-    if (!windows || !slot) return;
-    windows.delete(`${start}:${end}`);
-    if (windows.size === 0) this.#byKey.delete(keyId);
+    const slots = this.#byKey.get(keyId);
+    if (slots === undefined) return;
+    const index = find(slots, start, end);
+    const slot = slots[index];
+    if (!slot) return;
+    this.#unlink(slots, index, keyId);
     const atEnd = this.#byEnd.get(end);
     atEnd?.delete(slot);
     if (atEnd?.size === 0) {
@@ -144,24 +151,28 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
   }
 
   forEachOfKey(key: K, each: (entry: WindowEntry<K, V>) => void): void {
-    const windows = this.#byKey.get(keyIdOf(key));
-    if (windows) for (const slot of windows.values()) each(slot);
+    const slots = this.#byKey.get(keyIdOf(key));
+    if (slots) for (let i = 0; i < slots.length; i++) each(slots[i] as Slot<K, V>);
   }
 
   expire(upTo: number, each: (entry: WindowEntry<K, V>) => void): void {
     while (this.#ends.length > 0 && (this.#ends[0] as number) <= upTo) {
       const end = this.#ends.shift() as number;
-      const slots = this.#byEnd.get(end);
+      const atEnd = this.#byEnd.get(end);
       this.#byEnd.delete(end);
-      if (!slots) continue;
-      for (const slot of slots) {
-        const windows = this.#byKey.get(slot.keyId);
-        windows?.delete(`${slot.start}:${slot.end}`);
-        if (windows?.size === 0) this.#byKey.delete(slot.keyId);
+      if (!atEnd) continue;
+      for (const slot of atEnd) {
+        const slots = this.#byKey.get(slot.keyId);
+        if (slots) this.#unlink(slots, slots.indexOf(slot), slot.keyId);
         this.#size--;
         each(slot);
       }
     }
+  }
+
+  #unlink(slots: Slot<K, V>[], index: number, keyId: string): void {
+    if (slots.length === 1) this.#byKey.delete(keyId);
+    else slots.splice(index, 1);
   }
 
   get earliestEnd(): number {
@@ -179,6 +190,14 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
     while (low > 0 && (ends[low - 1] as number) > end) low--;
     ends.splice(low, 0, end);
   }
+}
+
+function find<K, V>(slots: readonly Slot<K, V>[], start: number, end: number): number {
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i] as Slot<K, V>;
+    if (slot.start === start && slot.end === end) return i;
+  }
+  return -1;
 }
 
 /**
