@@ -54,3 +54,4 @@ export {
   type StreamSink,
   type StreamSource,
 } from './ports.js';
+export { StreamTask, type StreamTaskOptions } from './task.js';

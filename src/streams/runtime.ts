@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../core/errors.js';
+import { OperatorFailedError } from './errors.js';
 import type { Processor, ProcessorContext } from './processor.js';
 import type { OutputRecord, StreamRecord, TimeWindow } from './record.js';
 import {
@@ -60,6 +61,7 @@ export class StreamRuntime {
   readonly #shared = new Map<string, unknown>();
   readonly #positions = new Map<string, string>();
   #pending: OutputRecord[] = [];
+  #failure: OperatorFailedError | undefined;
 
   constructor(
     readonly topology: Topology,
@@ -92,8 +94,14 @@ export class StreamRuntime {
         },
       ]);
     }
+    if (this.#failure) throw this.#failure;
     this.metrics.recordsIn++;
-    for (let i = 0; i < roots.length; i++) (roots[i] as Processor).process(record);
+    try {
+      for (let i = 0; i < roots.length; i++) (roots[i] as Processor).process(record);
+    } catch (error) {
+      this.#failure = new OperatorFailedError(source, record.position, error);
+      throw this.#failure;
+    }
     this.#positions.set(source, record.position);
   }
 
@@ -104,6 +112,7 @@ export class StreamRuntime {
 
   /** Hands the outputs since the last commit and every source's position to the backend, as one unit. */
   commit(): void | Promise<void> {
+    if (this.#failure) throw this.#failure;
     const outputs = this.#pending;
     this.#pending = [];
     return this.backend.commit({ positions: new Map(this.#positions), outputs });

@@ -1,0 +1,24 @@
+import { CausewayError } from '../core/errors.js';
+
+/**
+ * An operator's function threw while processing a record. The runtime stops: state may
+ * hold part of that record's effects, so it refuses further records and commits, and the
+ * application restarts from the last committed positions (whose state excludes them).
+ */
+export class OperatorFailedError extends CausewayError {
+  constructor(
+    readonly source: string,
+    readonly position: string,
+    cause: unknown,
+  ) {
+    super(
+      'HANDLER_FAILED',
+      `Processing record ${position} from "${source}" failed: ${cause instanceof Error ? cause.message : String(cause)}. ` +
+        'The runtime stopped; restart it from the last committed positions.',
+      { cause },
+    );
+  }
+  override toJSON() {
+    return { ...super.toJSON(), source: this.source, position: this.position };
+  }
+}
