@@ -272,6 +272,57 @@ export function processManagerContract(harness: ProcessStoreHarness): void {
       expect(cancelled.sort()).toEqual([...orders].sort());
     });
 
+    it('a started scheduler is woken by a commit that schedules, and stops on request', async () => {
+      let fired!: (key: string) => void;
+      const firing = new Promise<string>((resolve) => (fired = resolve));
+      const prompt = defineProcessManager<{ done: boolean }>({
+        name: 'prompt',
+        correlate: { OrderPlaced: (m) => (m.data as { orderId: string }).orderId },
+        initialState: { done: false },
+        handlers: {
+          OrderPlaced: (state, _m, ctx) => {
+            ctx.schedule('now', { in: 0 });
+            return state;
+          },
+        },
+        timers: {
+          now: (_state, _timer, ctx) => {
+            fired(ctx.key);
+            return { done: true };
+          },
+        },
+      });
+      // Real clocks; a poll so long that only the wake-up can explain a prompt firing. The sleep
+      // tells the test when the scheduler has finished its first (empty) look and waits.
+      let asleep!: () => void;
+      const sleeping = new Promise<void>((resolve) => (asleep = resolve));
+      const runtime = new ProcessManagerRuntime({ store: backend.store, managers: [prompt] });
+      const scheduler = new TimerScheduler({
+        store: backend.store.timers,
+        fire: runtime.fireTimer,
+        pollIntervalMs: 10 * 60_000,
+        sleep: (ms, signal) =>
+          new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(resolve, ms);
+            signal?.addEventListener('abort', () => {
+              clearTimeout(timer);
+              reject(signal.reason);
+            });
+            asleep();
+          }),
+      });
+      scheduler.start();
+      try {
+        await sleeping;
+        await runtime.handle(orderPlaced('o-1'));
+        expect(await firing).toBe('o-1');
+      } finally {
+        await scheduler.stop();
+      }
+      expect(scheduler.fired).toBe(1);
+      expect((await runtime.get('prompt', 'o-1'))?.state).toEqual({ done: true });
+    });
+
     it('a firing that throws is given back and fires later, once', async () => {
       let fail = true;
       const fragile = defineProcessManager<{ fired: number }>({
