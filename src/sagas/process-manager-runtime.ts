@@ -74,6 +74,11 @@ export class ProcessManagerRuntime {
     }
   }
 
+  /** The managers' names: the timer scopes a `TimerScheduler` for this runtime serves. */
+  get managers(): string[] {
+    return [...this.#managers.keys()];
+  }
+
   /** Every message type some manager correlates: what to subscribe to. */
   get types(): string[] {
     return [...new Set([...this.#managers.values()].flatMap((m) => m.types))];
@@ -131,8 +136,8 @@ export class ProcessManagerRuntime {
   async #fire(timer: TimerRecord, owner: string, now: Date): Promise<boolean> {
     const manager = this.#managers.get(timer.scope);
     if (!manager) {
-      // Another runtime's timer (several runtimes may share a store): leave it to the scheduler
-      // that serves it. Its lease runs out and that runtime's scheduler claims it.
+      // Another runtime's timer: this scheduler should have been given `scopes:
+      // runtime.managers`. The lease runs out and the runtime that serves it claims it.
       this.#onError(new Error(`timer ${timer.id}: no process manager "${timer.scope}" here`));
       return false;
     }

@@ -62,9 +62,16 @@ export interface TimerStore {
   /**
    * Leases up to `limit` unfired timers with `dueAt <= now` whose lease is free or expired,
    * soonest first, to `owner` until `now + leaseMs`, atomically: two claims never return the
-   * same timer while its lease lives.
+   * same timer while its lease lives. With `scopes`, only timers of those scopes: a scheduler
+   * serving some process managers leaves other managers' timers to their own schedulers.
    */
-  claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<TimerRecord[]>;
+  claimDue(
+    owner: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    scopes?: readonly string[],
+  ): Promise<TimerRecord[]>;
   /**
    * Marks the timer fired if `owner` holds its lease and it is unfired; `false` (and no
    * change) otherwise. For firings whose effects are not in the store's transaction.
@@ -72,8 +79,8 @@ export interface TimerStore {
   markFired(id: string, owner: string, now: Date): Promise<boolean>;
   /** Gives a claimed timer back, due again at `retryAt` (the firing failed). */
   release(id: string, owner: string, retryAt: Date): Promise<void>;
-  /** The earliest due time among unfired timers, to sleep until; `undefined` if none. */
-  nextDueAt(): Promise<Date | undefined>;
+  /** The earliest due time among unfired timers (of `scopes`), to sleep until; `undefined` if none. */
+  nextDueAt(scopes?: readonly string[]): Promise<Date | undefined>;
   /** Deletes timers fired before `olderThan`; returns how many. */
   cleanup(olderThan: Date): Promise<number>;
   /** Wakes a scheduler when a timer is scheduled (where the store can tell). */
@@ -139,11 +146,18 @@ export class MemoryTimerStore implements TimerStore {
     ).map(copy);
   }
 
-  async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<TimerRecord[]> {
+  async claimDue(
+    owner: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    scopes?: readonly string[],
+  ): Promise<TimerRecord[]> {
     const due = sortByDue(
       [...this.#timers.values()].filter(
         (t) =>
           !t.firedAt &&
+          (scopes === undefined || scopes.includes(t.scope)) &&
           t.dueAt <= now &&
           (t.leaseExpiresAt === undefined || t.leaseExpiresAt <= now),
       ),
@@ -189,8 +203,12 @@ export class MemoryTimerStore implements TimerStore {
     timer.dueAt = new Date(retryAt);
   }
 
-  async nextDueAt(): Promise<Date | undefined> {
-    return sortByDue([...this.#timers.values()].filter((t) => !t.firedAt))[0]?.dueAt;
+  async nextDueAt(scopes?: readonly string[]): Promise<Date | undefined> {
+    return sortByDue(
+      [...this.#timers.values()].filter(
+        (t) => !t.firedAt && (scopes === undefined || scopes.includes(t.scope)),
+      ),
+    )[0]?.dueAt;
   }
 
   async cleanup(olderThan: Date): Promise<number> {

@@ -29,6 +29,12 @@ export interface TimerSchedulerOptions {
   leaseMs?: number;
   /** The longest wait between looks for due timers (other processes' schedules). Default 1 s. */
   pollIntervalMs?: number;
+  /**
+   * Only timers of these scopes (process manager names; `runtime.managers`). Default: every
+   * timer in the store. Set it when runtimes serving different managers share a store, or a
+   * scheduler would claim timers its `fire` cannot deliver and hold them for a lease.
+   */
+  scopes?: readonly string[];
   /** Timers claimed per look. Default 50. */
   batchSize?: number;
   /** A firing that throws is retried after this. Default 5 s. */
@@ -59,6 +65,7 @@ export class TimerScheduler {
   readonly #leaseMs: number;
   readonly #pollMs: number;
   readonly #batchSize: number;
+  readonly #scopes: readonly string[] | undefined;
   readonly #retryDelayMs: number;
   readonly #onError: (error: unknown, timer: TimerRecord | undefined) => void;
   readonly #stop = new AbortController();
@@ -76,6 +83,7 @@ export class TimerScheduler {
     this.#leaseMs = options.leaseMs ?? 30_000;
     this.#pollMs = options.pollIntervalMs ?? 1_000;
     this.#batchSize = options.batchSize ?? 50;
+    this.#scopes = options.scopes && [...options.scopes];
     this.#retryDelayMs = options.retryDelayMs ?? 5_000;
     this.#onError =
       options.onError ??
@@ -112,7 +120,13 @@ export class TimerScheduler {
     let fired = 0;
     for (;;) {
       const now = this.#clock.now();
-      const claimed = await this.#store.claimDue(this.owner, now, this.#batchSize, this.#leaseMs);
+      const claimed = await this.#store.claimDue(
+        this.owner,
+        now,
+        this.#batchSize,
+        this.#leaseMs,
+        this.#scopes,
+      );
       for (const timer of claimed) {
         if (this.#stop.signal.aborted) return fired;
         if (await this.#fireOne(timer)) fired++;
@@ -143,7 +157,7 @@ export class TimerScheduler {
       let delay = this.#pollMs;
       try {
         await this.runDue();
-        const next = await this.#store.nextDueAt();
+        const next = await this.#store.nextDueAt(this.#scopes);
         if (next)
           delay = Math.min(delay, Math.max(0, next.getTime() - this.#clock.now().getTime()));
       } catch (error) {

@@ -98,6 +98,22 @@ export function timerStoreContract(harness: ProcessStoreHarness): void {
       expect(await timers.nextDueAt()).toEqual(at(1_000));
     });
 
+    it('claims and next due times can be limited to some scopes', async () => {
+      const mine = timer({ scope: 'fulfilment', dueAt: at(2_000) });
+      const theirs = timer({ scope: 'billing', dueAt: at(1_000) });
+      const third = timer({ scope: 'shipping', dueAt: at(3_000) });
+      for (const t of [mine, theirs, third]) await timers.schedule(t);
+      expect(await timers.nextDueAt(['fulfilment', 'shipping'])).toEqual(at(2_000));
+      expect(await timers.nextDueAt()).toEqual(at(1_000));
+      expect(await timers.nextDueAt(['nobody'])).toBeUndefined();
+      const claimed = await timers.claimDue('s1', at(5_000), 10, LEASE, ['fulfilment', 'shipping']);
+      expect(claimed.map((t) => t.id)).toEqual([mine.id, third.id]);
+      expect(await timers.claimDue('s1', at(5_000), 10, LEASE, [])).toEqual([]);
+      expect((await timers.claimDue('s2', at(5_000), 10, LEASE)).map((t) => t.id)).toEqual([
+        theirs.id,
+      ]);
+    });
+
     it('a claimed timer is not claimed again while its lease lives, even by another connection', async () => {
       const t = timer();
       await timers.schedule(t);

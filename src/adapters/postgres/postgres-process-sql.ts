@@ -64,6 +64,7 @@ export function timerSql(id: SchemaIdentity) {
         SELECT id FROM ${t}
         WHERE fired_at IS NULL AND due_at <= $2
           AND (lease_expires_at IS NULL OR lease_expires_at <= $2)
+          AND ($5::text[] IS NULL OR scope = ANY ($5::text[]))
         ORDER BY due_at, id LIMIT $4
         FOR UPDATE SKIP LOCKED
       )
@@ -77,7 +78,8 @@ export function timerSql(id: SchemaIdentity) {
       WHERE id = $1 AND fired_at IS NULL AND lease_owner = $2 AND lease_expires_at > $3`,
     release: `UPDATE ${t} SET lease_owner = NULL, lease_expires_at = NULL, due_at = $3
       WHERE id = $1 AND fired_at IS NULL AND lease_owner = $2`,
-    nextDue: `SELECT min(due_at) AS due FROM ${t} WHERE fired_at IS NULL`,
+    nextDue: `SELECT min(due_at) AS due FROM ${t}
+      WHERE fired_at IS NULL AND ($1::text[] IS NULL OR scope = ANY ($1::text[]))`,
     cleanup: `DELETE FROM ${t} WHERE fired_at IS NOT NULL AND fired_at < $1`,
   };
 }

@@ -53,12 +53,19 @@ export class PostgresTimerStore extends PostgresStore implements TimerStore {
     return rows.map(timerFromRow);
   }
 
-  async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<TimerRecord[]> {
+  async claimDue(
+    owner: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    scopes?: readonly string[],
+  ): Promise<TimerRecord[]> {
     const { rows } = await this.query<TimerRow>('timer_claim', this.#sql.claim, [
       owner,
       now,
       new Date(now.getTime() + leaseMs),
       limit,
+      scopes ?? null,
     ]);
     return rows.map(timerFromRow).sort(compareTimers);
   }
@@ -72,12 +79,10 @@ export class PostgresTimerStore extends PostgresStore implements TimerStore {
     await this.query('timer_release', this.#sql.release, [id, owner, retryAt]);
   }
 
-  async nextDueAt(): Promise<Date | undefined> {
-    const { rows } = await this.query<{ due: Date | null }>(
-      'timer_next_due',
-      this.#sql.nextDue,
-      [],
-    );
+  async nextDueAt(scopes?: readonly string[]): Promise<Date | undefined> {
+    const { rows } = await this.query<{ due: Date | null }>('timer_next_due', this.#sql.nextDue, [
+      scopes ?? null,
+    ]);
     return rows[0]?.due ?? undefined;
   }
 

@@ -92,10 +92,22 @@ export class SqliteTimerStore implements TimerStore {
     return rows.map(timerFromRow);
   }
 
-  async claimDue(owner: string, now: Date, limit: number, leaseMs: number): Promise<TimerRecord[]> {
+  async claimDue(
+    owner: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    scopes?: readonly string[],
+  ): Promise<TimerRecord[]> {
     const at = now.getTime();
     const rows = await this.#run(() =>
-      this.#statements.claim.immediate({ owner, now: at, until: at + leaseMs, limit }),
+      this.#statements.claim.immediate({
+        owner,
+        now: at,
+        until: at + leaseMs,
+        limit,
+        scopes: scopeList(scopes),
+      }),
     );
     return rows.map(timerFromRow).sort(compareTimers);
   }
@@ -110,8 +122,11 @@ export class SqliteTimerStore implements TimerStore {
     await this.#run(() => this.#statements.release.run({ id, owner, due: retryAt.getTime() }));
   }
 
-  async nextDueAt(): Promise<Date | undefined> {
-    const due = await this.#run(() => this.#statements.nextDue.get(), 'read');
+  async nextDueAt(scopes?: readonly string[]): Promise<Date | undefined> {
+    const due = await this.#run(
+      () => this.#statements.nextDue.get({ scopes: scopeList(scopes) }),
+      'read',
+    );
     return due === undefined || due === null ? undefined : new Date(due);
   }
 
@@ -143,6 +158,21 @@ export function timerRow(timer: TimerSchedule, now: number) {
   };
 }
 
+/** `scopes` as the statements take it: a JSON array, or NULL for every scope. */
+function scopeList(scopes: readonly string[] | undefined): string | null {
+  return scopes === undefined ? null : JSON.stringify(scopes);
+}
+
+const IN_SCOPES = '(@scopes IS NULL OR scope IN (SELECT value FROM json_each(@scopes)))';
+
+interface ClaimParams {
+  owner: string;
+  now: number;
+  until: number;
+  limit: number;
+  scopes: string | null;
+}
+
 function prepare(db: SqliteDatabase) {
   const cancel = db.prepare<[{ scope: string; key: string; name: string }]>(
     `DELETE FROM causeway_timers
@@ -152,16 +182,13 @@ function prepare(db: SqliteDatabase) {
     `INSERT INTO causeway_timers (id, scope, key, name, due_at, payload, created_at)
      VALUES (@id, @scope, @key, @name, @due, @payload, @now)`,
   );
-  const claim = db.prepare<
-    [{ owner: string; now: number; until: number; limit: number }],
-    TimerRow
-  >(
+  const claim = db.prepare<[ClaimParams], TimerRow>(
     `UPDATE causeway_timers
      SET lease_owner = @owner, lease_expires_at = @until, attempts = attempts + 1
      WHERE id IN (
        SELECT id FROM causeway_timers
        WHERE fired_at IS NULL AND due_at <= @now
-         AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
+         AND (lease_expires_at IS NULL OR lease_expires_at <= @now) AND ${IN_SCOPES}
        ORDER BY due_at, id LIMIT @limit
      )
      RETURNING ${COLUMNS}`,
@@ -181,9 +208,7 @@ function prepare(db: SqliteDatabase) {
       `SELECT ${COLUMNS} FROM causeway_timers
        WHERE scope = ? AND key = ? AND fired_at IS NULL ORDER BY due_at, id`,
     ),
-    claim: db.transaction((params: { owner: string; now: number; until: number; limit: number }) =>
-      claim.all(params),
-    ),
+    claim: db.transaction((params: ClaimParams) => claim.all(params)),
     fire: db.prepare<[{ id: string; owner: string; now: number }]>(
       `UPDATE causeway_timers SET fired_at = @now
        WHERE id = @id AND fired_at IS NULL AND lease_owner = @owner AND lease_expires_at > @now`,
@@ -193,7 +218,9 @@ function prepare(db: SqliteDatabase) {
        WHERE id = @id AND fired_at IS NULL AND lease_owner = @owner`,
     ),
     nextDue: db
-      .prepare<[], number | null>('SELECT min(due_at) FROM causeway_timers WHERE fired_at IS NULL')
+      .prepare<[{ scopes: string | null }], number | null>(
+        `SELECT min(due_at) FROM causeway_timers WHERE fired_at IS NULL AND ${IN_SCOPES}`,
+      )
       .pluck(),
     cleanup: db.prepare<[number]>(
       'DELETE FROM causeway_timers WHERE fired_at IS NOT NULL AND fired_at < ?',
