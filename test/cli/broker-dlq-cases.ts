@@ -7,13 +7,15 @@
 import { createTransport, PermanentError, type DeadLetterStore, type Message } from 'causeway';
 import type { TransportDriver } from 'causeway';
 import { describe, expect, it } from 'vitest';
-import { jsonLines, outputLines, runCli, until } from './run-cli.js';
+import { jsonLines, outputLines, runCli as runCliIn, until } from './run-cli.js';
 
 export interface BrokerDlqSetup {
   /** e.g. `NATS JetStream`; also the flag's name in the test title. */
   name: string;
   /** The flags that point the CLI at this run's dead letters (URL and prefix). */
   flags: readonly string[];
+  /** Environment for the CLI processes (SQS takes its credentials from there). */
+  env?: Record<string, string>;
   /** A driver on the same broker and prefix, and its dead-letter store. */
   open(): Promise<{ driver: TransportDriver; store: DeadLetterStore }>;
 }
@@ -27,7 +29,8 @@ export function brokerDlqCases(setup: BrokerDlqSetup): void {
         const { driver, store } = await setup.open();
         const transport = createTransport(driver);
         try {
-          await scenario(setup.flags, transport, store);
+          const run = (args: readonly string[]) => runCliIn(args, { env: setup.env ?? {} });
+          await scenario(setup.flags, run, transport, store);
         } finally {
           await transport.close();
         }
@@ -38,6 +41,7 @@ export function brokerDlqCases(setup: BrokerDlqSetup): void {
 
 async function scenario(
   flags: readonly string[],
+  runCli: (args: readonly string[]) => ReturnType<typeof runCliIn>,
   transport: ReturnType<typeof createTransport>,
   store: DeadLetterStore,
 ): Promise<void> {

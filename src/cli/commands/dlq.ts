@@ -20,7 +20,7 @@ export interface DlqContext {
   note: (line: string) => void;
 }
 
-/** Opens the dead letters named by `--db`, `--amqp`, `--nats`, `--kafka` or `--pulsar`, runs `body`, closes them. */
+/** Opens the dead letters named by `--db` or a broker flag (`--amqp`, `--sqs`…), runs `body`, closes them. */
 export type DlqRunner = (
   command: Command,
   body: (context: DlqContext) => Promise<void>,
@@ -92,7 +92,7 @@ export function registerDlqCommands(program: Command, run: DlqRunner): void {
   const dlq = program
     .command('dlq')
     .description(
-      'dead letters of the SQL transports (--db), RabbitMQ (--amqp), NATS JetStream (--nats), Kafka (--kafka) or Pulsar (--pulsar): list, show, retry, purge',
+      'dead letters of the SQL transports (--db), RabbitMQ (--amqp), NATS JetStream (--nats), Kafka (--kafka), Pulsar (--pulsar), Redis (--redis) or SQS (--sqs): list, show, retry, purge',
     )
     .option('--amqp <url>', 'read the dead letters of this RabbitMQ broker instead of --db')
     .option('--amqp-prefix <prefix>', 'with --amqp: the transport’s name prefix (default causeway)')
@@ -119,7 +119,25 @@ export function registerDlqCommands(program: Command, run: DlqRunner): void {
     .option(
       '--pulsar-namespace <tenant/namespace>',
       'with --pulsar: where the transport’s topics are (default public/default)',
-    );
+    )
+    .option(
+      '--redis <url>',
+      'read the dead letters of this Redis server (redis://[user:password@]host:6379) instead of --db',
+    )
+    .option(
+      '--redis-prefix <prefix>',
+      'with --redis: the transport’s key prefix (default causeway)',
+    )
+    .option(
+      '--sqs <region | endpoint>',
+      'read the dead letters of Amazon SQS in this region, or at this endpoint URL (LocalStack, moto), instead of --db; credentials from the AWS SDK chain (AWS_ACCESS_KEY_ID, AWS_PROFILE…)',
+    )
+    .option('--sqs-prefix <prefix>', 'with --sqs: the transport’s queue prefix (default causeway)')
+    .option(
+      '--sqs-region <region>',
+      'with --sqs <endpoint>: its region (default: the SDK’s, AWS_REGION)',
+    )
+    .option('--sqs-fifo', 'with --sqs: the transport uses FIFO queues');
 
   dlq
     .command('list')
