@@ -7,11 +7,11 @@ import {
   type WindowSpec,
   type Windowed,
 } from 'causeway';
-import { TopologyTestDriver } from 'causeway/testing';
+import { TopologyTestDriver, VirtualTime } from 'causeway/testing';
 
 const MIN = 60_000;
 
-function countPerKey(windows: WindowSpec, emit?: EmitMode) {
+function countPerKey(windows: WindowSpec, emit?: EmitMode, clock?: VirtualTime) {
   const b = new TopologyBuilder({ name: 'clicks', deadLetters: 'late-clicks' });
   const grouped = b.stream<string, string>('clicks').groupByKey();
   const options = emit === undefined ? {} : { emit };
@@ -20,7 +20,7 @@ function countPerKey(windows: WindowSpec, emit?: EmitMode) {
       ? grouped.windowedBy(windows, options).count('counts')
       : grouped.windowedBy(windows, options).count('counts');
   table.toStream().to('counts');
-  return new TopologyTestDriver(b.build());
+  return new TopologyTestDriver(b.build(), clock ? { clock } : {});
 }
 
 const click = (driver: TopologyTestDriver, key: string, timestamp: number) =>
@@ -77,9 +77,11 @@ describe('tumbling windows', () => {
   });
 
   it('do not close when only the wall clock moves: watermarks follow event time', async () => {
-    const driver = countPerKey(Windows.tumbling({ size: MIN }));
+    const time = new VirtualTime(Date.UTC(2026, 0, 1));
+    const driver = countPerKey(Windows.tumbling({ size: MIN }), undefined, time);
     click(driver, 'a', Date.UTC(2026, 0, 1));
     await driver.advanceWallClock(24 * 60 * MIN);
+    expect(time.now().getTime()).toBe(Date.UTC(2026, 0, 2));
     expect(results(driver)).toEqual([]);
     expect(driver.store('counts')?.size).toBe(1);
     // A record stamped with the (moved) wall clock is event time too: now the window closes.
