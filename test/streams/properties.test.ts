@@ -41,19 +41,19 @@ describe('windowed counts against a brute-force model', () => {
               const end = start + windows.size;
               if (end + windows.grace <= streamTime) continue;
               counted = true;
-              const id = `${key}@${start}-${end}`;
+              const id = `${key}@${start}/${end}`;
               expected.set(id, (expected.get(id) ?? 0) + 1);
             }
             if (!counted) late++;
             driver.pipe('in', 1, { key, timestamp });
           }
           const closed = [...expected].filter(
-            ([id]) => Number(id.split('-')[1]) + windows.grace <= streamTime,
+            ([id]) => Number(id.split('/')[1]) + windows.grace <= streamTime,
           );
 
           const out = driver.read<Windowed<string>, number>('out');
           const emitted = out.map((r) => [
-            `${r.key.key}@${r.key.window.start}-${r.key.window.end}`,
+            `${r.key.key}@${r.key.window.start}/${r.key.window.end}`,
             r.value,
           ]);
           expect(new Map(emitted as [string, number][])).toEqual(new Map(closed));
@@ -64,7 +64,7 @@ describe('windowed counts against a brute-force model', () => {
           expect(driver.store('counts')?.size).toBe(expected.size - closed.length);
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 1000 },
     );
   });
 });
@@ -122,7 +122,7 @@ describe('inner join against a brute-force model', () => {
           expect(driver.readDeadLetters()).toHaveLength(input.length - accepted.length);
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 500 },
     );
   });
 });
