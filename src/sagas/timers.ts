@@ -105,7 +105,10 @@ export class TimerScheduler {
     this.#loop = this.#run().finally(() => unlisten?.());
   }
 
-  /** Stops after the firing in hand; claims not yet fired are left to expire (or be re-claimed by this owner). */
+  /**
+   * Stops after the firing in hand. Timers claimed but not yet fired are given back, due as
+   * before, so another scheduler fires them at once instead of after the lease.
+   */
   async stop(): Promise<void> {
     this.#stop.abort();
     this.#wait?.abort();
@@ -127,8 +130,11 @@ export class TimerScheduler {
         this.#leaseMs,
         this.#scopes,
       );
-      for (const timer of claimed) {
-        if (this.#stop.signal.aborted) return fired;
+      for (const [index, timer] of claimed.entries()) {
+        if (this.#stop.signal.aborted) {
+          await this.#giveBack(claimed.slice(index));
+          return fired;
+        }
         if (await this.#fireOne(timer)) fired++;
       }
       if (claimed.length < this.#batchSize) return fired;
@@ -148,6 +154,14 @@ export class TimerScheduler {
         this.#onError(e, timer);
       });
       return false;
+    }
+  }
+
+  async #giveBack(timers: readonly TimerRecord[]): Promise<void> {
+    for (const timer of timers) {
+      await this.#store.release(timer.id, this.owner, timer.dueAt).catch((error: unknown) => {
+        this.#onError(error, timer);
+      });
     }
   }
 

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   defineProcessManager,
+  ManualClock,
   MemoryProcessStore,
+  MemoryTimerStore,
+  newId,
   ProcessManagerRuntime,
+  TimerScheduler,
   ValidationError,
 } from 'causeway';
 import { processManagerContract } from '../contracts/process-manager.contract.js';
@@ -65,5 +69,33 @@ describe('defineProcessManager', () => {
           managers: [manager, manager],
         }),
     ).toThrow(ValidationError);
+  });
+});
+
+describe('TimerScheduler.stop', () => {
+  it('gives back the timers it claimed but did not fire, due as before', async () => {
+    const timers = new MemoryTimerStore();
+    const due = new Date(Date.UTC(2026, 0, 1));
+    for (const key of ['a', 'b', 'c'])
+      await timers.schedule({ id: newId(), scope: 's', key, name: 't', dueAt: due });
+    const clock = new ManualClock(due.getTime());
+    let stopping: Promise<void> | undefined;
+    const scheduler = new TimerScheduler({
+      store: timers,
+      clock,
+      owner: 'stopping',
+      fire: async (timer, owner, now) => {
+        stopping = scheduler.stop();
+        return timers.markFired(timer.id, owner, now);
+      },
+    });
+    expect(await scheduler.runDue()).toBe(1);
+    await stopping;
+    // The other two are free at once: another scheduler claims them without waiting a lease.
+    const taken = await timers.claimDue('next', clock.now(), 10, 1_000);
+    expect(taken.map((t) => [t.key, t.dueAt.getTime(), t.attempts])).toEqual([
+      ['b', due.getTime(), 2],
+      ['c', due.getTime(), 2],
+    ]);
   });
 });
