@@ -39,7 +39,10 @@ import {
   rabbitMqCauseway,
   rabbitMqSettings,
 } from './transports/rabbitmq.js';
+import { pulsarBaseline, pulsarCauseway, pulsarSettings, pulsarUrl } from './transports/pulsar.js';
 import { redisBaseline, redisCauseway, redisSettings, redisUrl } from './transports/redis.js';
+import { snsBaseline, snsCauseway, snsSettings } from './transports/sns.js';
+import { awsEndpoint, MOTO_NOTE, sqsBaseline, sqsCauseway, sqsSettings } from './transports/sqs.js';
 import { removeSqliteFiles, sqliteBaseline, sqliteCauseway } from './transports/sqlite.js';
 import {
   BATCH_SIZE,
@@ -54,13 +57,19 @@ import {
 
 /**
  * `npm run bench -- transports`: durable publish throughput, end-to-end throughput and
- * latency of Causeway's transports (SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka, Redis Streams), and
+ * latency of Causeway's transports (SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka, Redis Streams,
+ * Pulsar, SQS and SNS → SQS on moto), and
  * the outbox relay on SQLite and PostgreSQL, each against the raw client doing the same
  * confirmed publish and the same acked consume, in one process, on the same server.
  */
 
 /** Messages per end-to-end round (scaled). */
 const END_TO_END_MESSAGES = 2_000;
+/**
+ * Messages per end-to-end round on moto (scaled): an in-memory emulator handling a few hundred
+ * requests a second, where 2 000 messages a round would make SQS and SNS most of the suite.
+ */
+const MOTO_END_TO_END_MESSAGES = 400;
 
 /** The names of a backend's cases (also listed as skipped when its server is down). */
 function caseNames(backend: string, messages: number) {
@@ -124,9 +133,8 @@ async function measureBackend(
   entrants: Entrants<TransportContestant>,
   context: SuiteContext,
   outcome: Outcome,
+  messages: number,
 ): Promise<void> {
-  const { config } = context;
-  const messages = scaled(END_TO_END_MESSAGES, config, BATCH_SIZE);
   const names = caseNames(backend, messages);
   const publishOne: CaseSpec<TransportContestant> = {
     name: names.publishOne,
@@ -174,7 +182,18 @@ async function measureBackend(
   }
 }
 
-const BACKENDS = ['sqlite', 'postgres', 'rabbitmq', 'nats', 'kafka', 'redis', 'outbox'];
+const BACKENDS = [
+  'sqlite',
+  'postgres',
+  'rabbitmq',
+  'nats',
+  'kafka',
+  'redis',
+  'pulsar',
+  'sqs',
+  'sns',
+  'outbox',
+];
 
 /** `BENCH_TRANSPORTS=nats,rabbitmq` runs only those backends (all when unset). */
 function backendFilter(value: string | undefined): Set<string> | undefined {
@@ -195,22 +214,26 @@ interface Backend {
   entrants(): Promise<Entrants<TransportContestant>>;
   after?(): Promise<void>;
   hint: string;
+  /** Messages per end-to-end round before scaling, when not `END_TO_END_MESSAGES`. */
+  endToEndMessages?: number;
 }
 
 export const suite: Suite = {
   name: 'transports',
   description:
-    'durable publish, end-to-end throughput and latency, outbox relay: SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka, Redis Streams, vs the raw client',
+    'durable publish, end-to-end throughput and latency, outbox relay: SQLite, PostgreSQL, RabbitMQ, NATS JetStream, Kafka, Redis Streams, Pulsar, SQS and SNS (on moto: ratios only), vs the raw client',
   async run(context) {
     const { config } = context;
     const outcome: Outcome = { cases: [], skipped: [] };
     const messages = scaled(END_TO_END_MESSAGES, config, BATCH_SIZE);
     const only = backendFilter(process.env['BENCH_TRANSPORTS']);
+    const aws = awsEndpoint();
     const settings: Record<string, string> = {
       messages: `type "${MESSAGE_TYPE}", ~150 B JSON body, no partition key; both sides send the CloudEvents attributes (specversion, id as UUIDv7, source, type, time) as the protocol's headers and the content type, the raw side building them by hand`,
       publish: `one publisher awaiting each publish (1 message, or ${BATCH_SIZE} at once) until the broker confirmed it / the COMMIT returned; the destination has one consumer group that is not consuming, so every message is stored for it`,
       'end to end': `${messages} messages per round published in confirmed batches of ${BATCH_SIZE}, at most ${IN_FLIGHT} published but not yet handled; the consumer acks each message after its handler; raw consumers get the same credit as Causeway's runtime (concurrency ${CONCURRENCY}, prefetch ${PREFETCH}); latency = publish call → handler, same process`,
       outbox: `${messages} messages per round written untimed in transactions of ${OUTBOX_WRITE_TX}, then timed from the relay's start until the last is confirmed; both sides claim ${OUTBOX_BATCH} at a time, publish them in one confirmed publish, mark them sent`,
+      moto: `SQS and SNS run on moto (${aws}), an in-memory emulator: ${MOTO_NOTE}; their end-to-end rounds move ${scaled(MOTO_END_TO_END_MESSAGES, config, BATCH_SIZE)} messages`,
       timing: `per case and side: a warm-up (${config.warmupMs} ms, or a tenth of a round of messages), then ${config.rounds} rounds taken in turns (${Math.round(config.durationMs / config.rounds)} ms each for publish cases, ${messages} messages otherwise); figures are the median of the rounds, every round is kept in the results (BENCH_SCALE=${config.scale}, BENCH_ROUNDS=${config.rounds})`,
     };
 
@@ -220,6 +243,7 @@ export const suite: Suite = {
     const nats = natsUrl();
     const kafka = kafkaBrokers();
     const redis = redisUrl();
+    const pulsar = pulsarUrl();
     const backends: Backend[] = [
       {
         name: 'sqlite',
@@ -282,6 +306,29 @@ export const suite: Suite = {
         }),
         hint: 'start it with scripts/services.sh up redis or set CAUSEWAY_REDIS_URL',
       },
+      {
+        name: 'pulsar',
+        settings: () => pulsarSettings(pulsar),
+        entrants: async () => ({
+          baseline: pulsarBaseline(pulsar),
+          causeway: await pulsarCauseway(pulsar),
+        }),
+        hint: 'start it with scripts/services.sh up pulsar or set CAUSEWAY_PULSAR_URL',
+      },
+      {
+        name: 'sqs',
+        settings: () => sqsSettings(aws),
+        entrants: async () => ({ baseline: sqsBaseline(aws), causeway: await sqsCauseway(aws) }),
+        hint: 'start moto with scripts/services.sh up moto or set CAUSEWAY_SQS_ENDPOINT',
+        endToEndMessages: MOTO_END_TO_END_MESSAGES,
+      },
+      {
+        name: 'sns',
+        settings: () => snsSettings(aws),
+        entrants: async () => ({ baseline: snsBaseline(aws), causeway: await snsCauseway(aws) }),
+        hint: 'start moto with scripts/services.sh up moto or set CAUSEWAY_SQS_ENDPOINT',
+        endToEndMessages: MOTO_END_TO_END_MESSAGES,
+      },
     ];
 
     // Each server is asked once; its answer (settings, or why it is down) serves every case.
@@ -303,13 +350,18 @@ export const suite: Suite = {
     for (const backend of backends) {
       if (only && !only.has(backend.name)) continue;
       const reason = await unavailable(backend);
+      const count =
+        backend.endToEndMessages === undefined
+          ? messages
+          : scaled(backend.endToEndMessages, config, BATCH_SIZE);
       if (reason !== undefined) {
         context.progress(reason);
-        for (const name of allCaseNames(backend.name, messages))
+        for (const name of allCaseNames(backend.name, count))
           outcome.skipped.push({ name, reason });
         continue;
       }
-      await measureBackend(backend.name, await backend.entrants(), context, outcome);
+      if (backend.endToEndMessages !== undefined) context.progress(`${backend.name}: ${MOTO_NOTE}`);
+      await measureBackend(backend.name, await backend.entrants(), context, outcome, count);
       await backend.after?.();
     }
 

@@ -31,12 +31,13 @@ type DeletingDriver = TransportDriver & { deleteDestination(destination: string)
  */
 export async function causewayDeletingDestinations(
   connect: () => Promise<DeletingDriver>,
+  names: BenchNames = BENCH_NAMES,
 ): Promise<TransportContestant> {
   const driver = await connect();
-  return causewayContestant(driver, BENCH_NAMES, async () => {
+  return causewayContestant(driver, names, async () => {
     const cleaner = await connect();
     try {
-      for (const destination of [BENCH_NAMES.publish, BENCH_NAMES.endToEnd])
+      for (const destination of [names.publish, names.endToEnd])
         await cleaner.deleteDestination(destination);
     } finally {
       await cleaner.close();
