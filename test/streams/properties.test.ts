@@ -77,52 +77,59 @@ function starts(windows: { kind: string; size: number; advance?: number }, t: nu
   return out;
 }
 
-describe('inner join against a brute-force model', () => {
-  it('joins every pair of on-time records with the same key within the window, and nothing else', () => {
+describe('stream–stream joins against a brute-force model', () => {
+  it('join every pair of on-time records within the window; left/outer add each unmatched record once, when no on-time record can match it', () => {
     fc.assert(
       fc.property(
         fc.array(
           fc.tuple(fc.boolean(), fc.constantFrom('a', 'b'), fc.integer({ min: 0, max: 120 })),
-          {
-            maxLength: 60,
-          },
+          { maxLength: 60 },
         ),
+        fc.constantFrom('join' as const, 'leftJoin' as const, 'outerJoin' as const),
         fc.integer({ min: 0, max: 20 }),
         fc.integer({ min: 0, max: 20 }),
         fc.integer({ min: 0, max: 10 }),
-        (input, before, after, grace) => {
+        (input, kind, before, after, grace) => {
           const b = new TopologyBuilder({ name: 'join-model', deadLetters: 'late' });
-          b.stream<string, string>('left')
-            .join(b.stream<string, string>('right'), {
-              store: 'join',
-              window: JoinWindows.between({ before, after, grace }),
-              joiner: (l, r) => `${l}+${r}`,
-            })
-            .to('out');
+          const left = b.stream<string, string>('left');
+          left[kind](b.stream<string, string>('right'), {
+            store: 'join',
+            window: JoinWindows.between({ before, after, grace }),
+            joiner: (l: string | undefined, r: string | undefined) => `${l ?? '-'}+${r ?? '-'}`,
+          }).to('out');
           const driver = new TopologyTestDriver(b.build());
 
           // The model: a record is on time unless below stream time − grace; every pair of
-          // on-time records (left at l, right at r) with r in [l − before, l + after] joins.
+          // on-time records (left at l, right at r) with r in [l − before, l + after] joins; an
+          // unmatched one is emitted once the watermark has passed its reach.
           let streamTime = -Infinity;
           const accepted: { left: boolean; key: string; t: number; name: string }[] = [];
-          input.forEach(([left, key, t], i) => {
+          input.forEach(([isLeft, key, t], i) => {
             streamTime = Math.max(streamTime, t);
-            const name = `${left ? 'L' : 'R'}${i}`;
-            if (t >= streamTime - grace) accepted.push({ left, key, t, name });
-            driver.pipe(left ? 'left' : 'right', name, { key, timestamp: t });
+            const name = `${isLeft ? 'L' : 'R'}${i}`;
+            if (t >= streamTime - grace) accepted.push({ left: isLeft, key, t, name });
+            driver.pipe(isLeft ? 'left' : 'right', name, { key, timestamp: t });
           });
+          const matches = (l: (typeof accepted)[number], r: (typeof accepted)[number]) =>
+            l.key === r.key && r.t >= l.t - before && r.t <= l.t + after;
+          const lefts = accepted.filter((x) => x.left);
+          const rights = accepted.filter((x) => !x.left);
+          const watermark = streamTime - grace;
           const expected: string[] = [];
-          for (const l of accepted.filter((x) => x.left)) {
-            for (const r of accepted.filter((x) => !x.left)) {
-              if (l.key === r.key && r.t >= l.t - before && r.t <= l.t + after)
-                expected.push(`${l.name}+${r.name}`);
-            }
+          for (const l of lefts) {
+            for (const r of rights) if (matches(l, r)) expected.push(`${l.name}+${r.name}`);
+            const unmatched = !rights.some((r) => matches(l, r)) && l.t + after < watermark;
+            if (kind !== 'join' && unmatched) expected.push(`${l.name}+-`);
+          }
+          for (const r of rights) {
+            const unmatched = !lefts.some((l) => matches(l, r)) && r.t + before < watermark;
+            if (kind === 'outerJoin' && unmatched) expected.push(`-+${r.name}`);
           }
           expect(driver.readValues<string>('out').sort()).toEqual(expected.sort());
           expect(driver.readDeadLetters()).toHaveLength(input.length - accepted.length);
         },
       ),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 });
