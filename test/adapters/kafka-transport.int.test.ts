@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,6 +23,9 @@ import {
   freshPrefix,
   kafkaSettings,
 } from './fixtures/kafka-transport-harness.js';
+
+/** Published by @platformatic/kafka as each commit request starts. */
+const COMMITS = 'tracing:plt:kafka:consumer:commits:start';
 
 const prefix = freshPrefix();
 const settings = kafkaSettings(prefix);
@@ -256,6 +260,42 @@ describe('Kafka transport', () => {
       await transport.close();
     }
   }, 60_000);
+
+  it('commits in rounds that carry the settled prefetch, not half of it', async () => {
+    const destination = freshDestination();
+    const driver = await KafkaTransportDriver.connect(settings);
+    // Every OffsetCommit request the client sends for this destination's topic.
+    let rounds = 0;
+    const count = (context: unknown) => {
+      const { offsets } = (context as { options: { offsets: { topic: string }[] } }).options;
+      if (offsets.some((o) => o.topic.endsWith(`.${destination}`))) rounds++;
+    };
+    subscribe(COMMITS, count);
+    try {
+      const total = 320;
+      const prefetch = 16;
+      await driver.publish(
+        destination,
+        Array.from({ length: total }, (_, i) => message('batched', `key-${i}`)),
+      );
+      const acked = distinct<string>(total);
+      // Acked a turn after delivery, as the runtime's handlers do.
+      const handle = await driver.consume(destination, 'g', { prefetch }, (delivery) => {
+        setImmediate(() => {
+          void delivery.ack().then(() => acked.add(delivery.message?.id ?? ''));
+        });
+      });
+      await acked.complete;
+      await handle.stop();
+      // A round that starts while the slots the previous one freed are being refilled carries
+      // about prefetch / 2 (40 rounds here); waiting for the refill makes it about prefetch.
+      expect(rounds).toBeGreaterThanOrEqual(total / prefetch);
+      expect(rounds).toBeLessThanOrEqual((total / prefetch) * 1.5);
+    } finally {
+      unsubscribe(COMMITS, count);
+      await driver.close();
+    }
+  });
 
   it('a member joining mid-stream takes over partitions: nothing lost, each key still in order', async () => {
     const destination = freshDestination();

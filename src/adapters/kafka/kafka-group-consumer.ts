@@ -45,15 +45,18 @@ export class KafkaGroupConsumer implements ConsumerHandle {
       this.#credit -= count;
       this.#flow();
     };
+    const busy = () => this.#unsettled > 0;
     this.#main = new GroupReader(
       settings.main,
       (record, offsets) => this.#handOut(this.#main, record, offsets),
       committed,
+      busy,
     );
     this.#retry = new GroupReader(
       settings.retry,
       (record, offsets) => this.#receiveRetry(record, offsets),
       committed,
+      busy,
     );
   }
 
