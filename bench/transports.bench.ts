@@ -233,7 +233,7 @@ export const suite: Suite = {
       publish: `one publisher awaiting each publish (1 message, or ${BATCH_SIZE} at once) until the broker confirmed it / the COMMIT returned; the destination has one consumer group that is not consuming, so every message is stored for it`,
       'end to end': `${messages} messages per round published in confirmed batches of ${BATCH_SIZE}, at most ${IN_FLIGHT} published but not yet handled; the consumer acks each message after its handler; raw consumers get the same credit as Causeway's runtime (concurrency ${CONCURRENCY}, prefetch ${PREFETCH}); latency = publish call → handler, same process`,
       outbox: `${messages} messages per round written untimed in transactions of ${OUTBOX_WRITE_TX}, then timed from the relay's start until the last is confirmed; both sides claim ${OUTBOX_BATCH} at a time, publish them in one confirmed publish, mark them sent`,
-      moto: `SQS and SNS run on moto (${aws}), an in-memory emulator: ${MOTO_NOTE}; their end-to-end rounds move ${scaled(MOTO_END_TO_END_MESSAGES, config, BATCH_SIZE)} messages`,
+      moto: `SQS and SNS run on ${aws}: ${MOTO_NOTE}; their end-to-end rounds move ${scaled(MOTO_END_TO_END_MESSAGES, config, BATCH_SIZE)} messages`,
       timing: `per case and side: a warm-up (${config.warmupMs} ms, or a tenth of a round of messages), then ${config.rounds} rounds taken in turns (${Math.round(config.durationMs / config.rounds)} ms each for publish cases, ${messages} messages otherwise); figures are the median of the rounds, every round is kept in the results (BENCH_SCALE=${config.scale}, BENCH_ROUNDS=${config.rounds})`,
     };
 
