@@ -1,3 +1,4 @@
+import type { Statement, Transaction } from 'better-sqlite3';
 import { serializeJson } from '../../core/serializer.js';
 import {
   compareTimers,
@@ -12,7 +13,19 @@ import { gateFor, runOnFile, type SqliteFileGate } from './sqlite-transaction.js
 const COLUMNS = `id, scope, key, name, due_at, payload, created_at, lease_owner,
   lease_expires_at, fired_at, attempts`;
 
-type Statements = ReturnType<typeof prepare>;
+/** Named, not inferred: the declaration build must be able to write the type down. */
+interface Statements {
+  schedule: Transaction<(row: ReturnType<typeof timerRow>) => void>;
+  cancel: Statement<[{ scope: string; key: string; name: string }]>;
+  cancelAll: Statement<[{ scope: string; key: string }]>;
+  get: Statement<[string], TimerRow>;
+  pending: Statement<[string, string], TimerRow>;
+  claim: Transaction<(params: ClaimParams) => TimerRow[]>;
+  fire: Statement<[{ id: string; owner: string; now: number }]>;
+  release: Statement<[{ id: string; owner: string; due: number }]>;
+  nextDue: Statement<[{ scopes: string | null }], number | null>;
+  cleanup: Statement<[number]>;
+}
 
 /** Statements prepared once per connection: the process store runs them on its own. */
 const prepared = new WeakMap<SqliteDatabase, Statements>();
@@ -173,7 +186,7 @@ interface ClaimParams {
   scopes: string | null;
 }
 
-function prepare(db: SqliteDatabase) {
+function prepare(db: SqliteDatabase): Statements {
   const cancel = db.prepare<[{ scope: string; key: string; name: string }]>(
     `DELETE FROM causeway_timers
      WHERE scope = @scope AND key = @key AND name = @name AND fired_at IS NULL`,

@@ -77,7 +77,7 @@ export interface SqsTransportOptions {
   onError?: (error: unknown) => void;
 }
 
-interface GroupQueue {
+export interface GroupQueue {
   url: string;
   deadLetterUrl: string;
 }
