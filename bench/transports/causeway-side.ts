@@ -1,4 +1,5 @@
 import { createTransport, type TransportDriver } from 'causeway';
+import { loadAdapter } from '../causeway.js';
 import {
   BATCH_SIZE,
   CONCURRENCY,
@@ -10,6 +11,7 @@ import {
   Tally,
   type Payload,
   type TransportContestant,
+  type TransportEntrant,
 } from './workload.js';
 
 /** The publish-only destination and the one consumed end to end, with their group. */
@@ -24,6 +26,30 @@ export const BENCH_NAMES: BenchNames = { publish: 'publish', endToEnd: 'e2e', gr
 
 /** A driver that can delete what a destination left on the broker (streams, topics). */
 type DeletingDriver = TransportDriver & { deleteDestination(destination: string): Promise<void> };
+
+/** An adapter's driver class, as far as the bench uses it: `connect` with its options. */
+export interface DeletingDriverClass<Options> {
+  connect(options: Options): Promise<DeletingDriver>;
+}
+
+/**
+ * The Causeway entrant of a broker adapter (`causeway/<name>`, exporting `driverExport`):
+ * loaded when its sources exist, else an entrant that names why it cannot run.
+ */
+export async function adapterEntrant<Options>(
+  name: string,
+  driverExport: string,
+  open: (driver: DeletingDriverClass<Options>) => Promise<TransportContestant>,
+): Promise<TransportEntrant> {
+  const adapter = await loadAdapter<Record<string, DeletingDriverClass<Options>>>(
+    `causeway/${name}`,
+    `src/adapters/${name}/index.ts`,
+    [driverExport],
+  );
+  if (!adapter.ok) return { reason: adapter.reason };
+  const driver = adapter.module[driverExport]!;
+  return { label: `causeway/${name}`, open: () => open(driver) };
+}
 
 /**
  * `causewayContestant` for drivers whose cleanup needs a connection: the transport closes the

@@ -6,9 +6,7 @@ import {
   stringSerializers,
   type MessagesStream,
 } from '@platformatic/kafka';
-import type { TransportDriver } from 'causeway';
-import { loadAdapter } from '../causeway.js';
-import { causewayDeletingDestinations } from './causeway-side.js';
+import { adapterEntrant, causewayDeletingDestinations } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -115,30 +113,14 @@ export function kafkaBaseline(brokers: string): TransportEntrant {
   };
 }
 
-interface CausewayKafkaModule {
-  KafkaTransportDriver: {
-    connect(options: {
-      brokers?: string;
-      prefix?: string;
-      partitions?: number;
-    }): Promise<TransportDriver & { deleteDestination(destination: string): Promise<void> }>;
-  };
-}
-
-export async function kafkaCauseway(brokers: string): Promise<TransportEntrant> {
-  const adapter = await loadAdapter<CausewayKafkaModule>(
-    'causeway/kafka',
-    'src/adapters/kafka/index.ts',
-    ['KafkaTransportDriver'],
-  );
-  if (!adapter.ok) return { reason: adapter.reason };
-  return {
-    label: 'causeway/kafka',
-    open: () => {
+export const kafkaCauseway = (brokers: string): Promise<TransportEntrant> =>
+  adapterEntrant<{ brokers: string; prefix: string; partitions: number }>(
+    'kafka',
+    'KafkaTransportDriver',
+    (driver) => {
       const prefix = uniqueName('bench-cw');
       return causewayDeletingDestinations(() =>
-        adapter.module.KafkaTransportDriver.connect({ brokers, prefix, partitions: PARTITIONS }),
+        driver.connect({ brokers, prefix, partitions: PARTITIONS }),
       );
     },
-  };
-}
+  );

@@ -7,9 +7,7 @@ import {
   type JetStreamClient,
 } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders } from '@nats-io/transport-node';
-import type { TransportDriver } from 'causeway';
-import { loadAdapter } from '../causeway.js';
-import { causewayDeletingDestinations } from './causeway-side.js';
+import { adapterEntrant, causewayDeletingDestinations } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -110,29 +108,8 @@ export function natsBaseline(url: string): TransportEntrant {
   };
 }
 
-interface CausewayNatsModule {
-  NatsTransportDriver: {
-    connect(options: {
-      servers?: string;
-      prefix?: string;
-    }): Promise<TransportDriver & { deleteDestination(destination: string): Promise<void> }>;
-  };
-}
-
-export async function natsCauseway(url: string): Promise<TransportEntrant> {
-  const adapter = await loadAdapter<CausewayNatsModule>(
-    'causeway/nats',
-    'src/adapters/nats/index.ts',
-    ['NatsTransportDriver'],
-  );
-  if (!adapter.ok) return { reason: adapter.reason };
-  return {
-    label: 'causeway/nats',
-    open: () => {
-      const prefix = uniqueName('bench_cw').replace('-', '_');
-      return causewayDeletingDestinations(() =>
-        adapter.module.NatsTransportDriver.connect({ servers: url, prefix }),
-      );
-    },
-  };
-}
+export const natsCauseway = (url: string): Promise<TransportEntrant> =>
+  adapterEntrant<{ servers: string; prefix: string }>('nats', 'NatsTransportDriver', (driver) => {
+    const prefix = uniqueName('bench_cw').replace('-', '_');
+    return causewayDeletingDestinations(() => driver.connect({ servers: url, prefix }));
+  });

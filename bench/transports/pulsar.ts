@@ -1,7 +1,5 @@
 import WebSocket from 'ws';
-import type { TransportDriver } from 'causeway';
-import { loadAdapter } from '../causeway.js';
-import { causewayDeletingDestinations, type BenchNames } from './causeway-side.js';
+import { adapterEntrant, causewayDeletingDestinations, type BenchNames } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -139,33 +137,14 @@ export function pulsarBaseline(url: string): TransportEntrant {
   };
 }
 
-interface CausewayPulsarModule {
-  PulsarTransportDriver: {
-    connect(options: {
-      url?: string;
-    }): Promise<TransportDriver & { deleteDestination(destination: string): Promise<void> }>;
-  };
-}
-
-export async function pulsarCauseway(url: string): Promise<TransportEntrant> {
-  const adapter = await loadAdapter<CausewayPulsarModule>(
-    'causeway/pulsar',
-    'src/adapters/pulsar/index.ts',
-    ['PulsarTransportDriver'],
-  );
-  if (!adapter.ok) return { reason: adapter.reason };
-  const { PulsarTransportDriver } = adapter.module;
-  return {
-    label: 'causeway/pulsar',
-    open: () => {
-      // The driver has no name prefix: unique destinations keep helpers sharing the broker apart.
-      const prefix = uniqueName('bench-cw');
-      const names: BenchNames = {
-        publish: `${prefix}.publish`,
-        endToEnd: `${prefix}.e2e`,
-        group: 'bench',
-      };
-      return causewayDeletingDestinations(() => PulsarTransportDriver.connect({ url }), names);
-    },
-  };
-}
+export const pulsarCauseway = (url: string): Promise<TransportEntrant> =>
+  adapterEntrant<{ url: string }>('pulsar', 'PulsarTransportDriver', (driver) => {
+    // The driver has no name prefix: unique destinations keep helpers sharing the broker apart.
+    const prefix = uniqueName('bench-cw');
+    const names: BenchNames = {
+      publish: `${prefix}.publish`,
+      endToEnd: `${prefix}.e2e`,
+      group: 'bench',
+    };
+    return causewayDeletingDestinations(() => driver.connect({ url }), names);
+  });

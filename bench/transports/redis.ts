@@ -1,7 +1,5 @@
 import { createClient } from 'redis';
-import type { TransportDriver } from 'causeway';
-import { loadAdapter } from '../causeway.js';
-import { causewayDeletingDestinations } from './causeway-side.js';
+import { adapterEntrant, causewayDeletingDestinations } from './causeway-side.js';
 import {
   BATCH_SIZE,
   cloudEventHeaders,
@@ -111,29 +109,8 @@ export function redisBaseline(url: string): TransportEntrant {
   };
 }
 
-interface CausewayRedisModule {
-  RedisTransportDriver: {
-    connect(options: {
-      url?: string;
-      prefix?: string;
-    }): Promise<TransportDriver & { deleteDestination(destination: string): Promise<void> }>;
-  };
-}
-
-export async function redisCauseway(url: string): Promise<TransportEntrant> {
-  const adapter = await loadAdapter<CausewayRedisModule>(
-    'causeway/redis',
-    'src/adapters/redis/index.ts',
-    ['RedisTransportDriver'],
-  );
-  if (!adapter.ok) return { reason: adapter.reason };
-  return {
-    label: 'causeway/redis',
-    open: () => {
-      const prefix = uniqueName('bench-cw');
-      return causewayDeletingDestinations(() =>
-        adapter.module.RedisTransportDriver.connect({ url, prefix }),
-      );
-    },
-  };
-}
+export const redisCauseway = (url: string): Promise<TransportEntrant> =>
+  adapterEntrant<{ url: string; prefix: string }>('redis', 'RedisTransportDriver', (driver) => {
+    const prefix = uniqueName('bench-cw');
+    return causewayDeletingDestinations(() => driver.connect({ url, prefix }));
+  });
