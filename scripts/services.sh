@@ -38,6 +38,10 @@ SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 HELPERS=$SCRIPT_DIR/services
 STATE=$ROOT/.services
+# A git worktree may link .services to the main checkout's: resolve the link, because the
+# Pulsar bookie writes its data directory's absolute path into its cookie and refuses to start
+# when the same data is later reached through another path.
+if [[ -L $STATE ]]; then STATE=$(cd -P "$STATE" && pwd); fi
 RUN=$STATE/run
 LOGS=$STATE/logs
 
