@@ -338,7 +338,7 @@ class DriverEventStore implements EventStore {
     const subscription = new CatchUpSubscription(name, handler, options, {
       readAllPage: (after, limit, filter) => this.readAllPage(after, limit, filter),
       headPosition: () => driver.headPosition(),
-      checkpoints: driver.checkpoints,
+      checkpoints: options.checkpoints ?? driver.checkpoints,
       ...(driver.onAppend
         ? { onAppend: (listener: () => void) => driver.onAppend!(listener) }
         : {}),

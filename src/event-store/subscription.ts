@@ -27,6 +27,11 @@ export interface SubscribeOptions {
    * notification arrives (other processes, or stores without push). Default 250 ms.
    */
   pollIntervalMs?: number;
+  /**
+   * Where this subscription keeps its checkpoint; default the store's own. A stream
+   * processor passes a private one, because its position is committed with its state.
+   */
+  checkpoints?: CheckpointStore;
 }
 
 export type SubscriptionStatus = 'starting' | 'catching_up' | 'live' | 'stopped' | 'failed';
