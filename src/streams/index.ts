@@ -51,7 +51,13 @@ export {
 export {
   MemoryStreamSink,
   MemoryStreamSource,
+  type SourceReadOptions,
   type StreamSink,
   type StreamSource,
 } from './ports.js';
+export { EventStoreSource, type EventStoreSourceOptions } from './sources/event-store-source.js';
+export { TransportSource, type TransportSourceOptions } from './sources/transport-source.js';
+export { DEFAULT_REDELIVERY_CAPACITY } from './sources/redelivery-log.js';
+export { EventStoreSink, type EventStoreSinkOptions } from './sinks/event-store-sink.js';
+export { TransportSink, type TransportSinkOptions } from './sinks/transport-sink.js';
 export { StreamTask, type StreamTaskOptions } from './task.js';

@@ -214,16 +214,18 @@ export class MemoryStateBackend implements StateBackend {
     KeyValueStore<unknown, unknown> | WindowStore<unknown, unknown>
   >();
 
+  // A store asked for again (a new runtime or task over this backend, as after a restart in
+  // one process) is the same store, holding the state so far.
   keyValueStore<K, V>(name: string): KeyValueStore<K, V> {
-    const store = new MemoryKeyValueStore<K, V>(name);
-    this.#stores.set(name, store as KeyValueStore<unknown, unknown>);
-    return store;
+    let store = this.#stores.get(name);
+    if (!store) this.#stores.set(name, (store = new MemoryKeyValueStore<unknown, unknown>(name)));
+    return store as KeyValueStore<K, V>;
   }
 
   windowStore<K, V>(name: string): WindowStore<K, V> {
-    const store = new MemoryWindowStore<K, V>(name);
-    this.#stores.set(name, store as WindowStore<unknown, unknown>);
-    return store;
+    let store = this.#stores.get(name);
+    if (!store) this.#stores.set(name, (store = new MemoryWindowStore<unknown, unknown>(name)));
+    return store as WindowStore<K, V>;
   }
 
   /** A store by name, for inspection (sizes in tests, debugging). */
