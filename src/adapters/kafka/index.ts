@@ -6,3 +6,4 @@ export { KafkaTransportDriver, type KafkaTransportOptions } from './kafka-transp
 export { KafkaDeadLetterStore } from './kafka-dead-letters.js';
 export { KafkaNames, KafkaTopologyError } from './kafka-topology.js';
 export { CE_PREFIX as KAFKA_CLOUDEVENTS_PREFIX } from './kafka-wire.js';
+export { KafkaStreamRunner, type KafkaStreamRunnerOptions } from './kafka-stream-runner.js';
