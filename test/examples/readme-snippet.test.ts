@@ -79,3 +79,7 @@ it('the README error table lists every error code', () => {
   const readme = read('README.md');
   expect(codes.filter((code) => !readme.includes(`| \`${code}\``))).toEqual([]);
 });
+
+it('the README live-stream snippet is the snippet region of examples/streams/live-carts.ts', () => {
+  expectSingleRegionSnippet('examples/streams/live-carts.ts');
+});
