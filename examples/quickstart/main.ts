@@ -1,6 +1,6 @@
 /**
  * Causeway in one file: bank accounts, event-sourced in a SQLite file.
- * Run it with `npm start` (or `npm start -- <file.db>` to choose the file).
+ * Run it with `npm run quickstart` (or `npm run quickstart -- <file.db>` to choose the file).
  */
 import { rmSync } from 'node:fs';
 import { relative, resolve } from 'node:path';

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
+import { registerDemoCommand, type DemoRunner } from './commands/demo.js';
 import { registerDlqCommands, type DlqRunner } from './commands/dlq.js';
 import { registerEventsCommands } from './commands/events.js';
 import { registerProjectionsCommands } from './commands/projections.js';
@@ -70,7 +71,25 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
     }
   };
 
-  const program = buildProgram(run, runDlq, runSagas);
+  const runDemo: DemoRunner = async (flags) => {
+    // Loaded on demand: fastify and prom-client are optional peers the other commands never need.
+    const { runDemoCommand } = await import('../demo/main.js');
+    await runDemoCommand(flags, {
+      write,
+      note,
+      progress: {
+        isTTY: process.stderr.isTTY === true,
+        write: (text) => void process.stderr.write(text),
+      },
+      untilStopped: () =>
+        new Promise((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        }),
+    });
+  };
+
+  const program = buildProgram(run, runDlq, runSagas, runDemo);
   try {
     await program.parseAsync([...argv]);
     return ExitCode.Ok;
@@ -85,7 +104,12 @@ export async function runCli(argv: readonly string[]): Promise<ExitCode> {
   }
 }
 
-function buildProgram(run: CommandRunner, runDlq: DlqRunner, runSagas: SagasRunner): Command {
+function buildProgram(
+  run: CommandRunner,
+  runDlq: DlqRunner,
+  runSagas: SagasRunner,
+  runDemo: DemoRunner,
+): Command {
   const program = new Command('causeway')
     .description(
       'Inspect a Causeway event store: streams, events, live tail; run and rebuild projections; list, retry and purge dead letters; list, show, resume and abort sagas.',
@@ -117,6 +141,7 @@ function buildProgram(run: CommandRunner, runDlq: DlqRunner, runSagas: SagasRunn
   registerProjectionsCommands(program, run);
   registerDlqCommands(program, runDlq);
   registerSagasCommands(program, runSagas);
+  registerDemoCommand(program, runDemo);
   return program;
 }
 

@@ -141,7 +141,7 @@ async function openSqlite(target: DbTarget & { kind: 'sqlite' }): Promise<Opened
     // Opening a missing file would create an empty database: a read must not do that.
     throw new CliError(
       `database file ${target.filename} does not exist`,
-      'run `npm start` to create a demo database, or pass --db <sqlite-file | postgres-url>',
+      'run `npm run quickstart` to create a demo database, or pass --db <sqlite-file | postgres-url>',
     );
   }
   // Loading the adapter is not a connection problem: those errors pass through unwrapped.

@@ -17,17 +17,17 @@ export interface ProgressView {
  * Rebuild progress on stderr: a bar with events/s and ETA on a terminal, plain lines in a log
  * or a CI job (where `\r` redraws would pile up into one unreadable line).
  */
-export function progressView(sink: ProgressSink, label: string): ProgressView {
+export function progressView(sink: ProgressSink, label: string, unit = 'events'): ProgressView {
   let last: ProjectionProgress | undefined;
   let finished = false;
   let drawnAt = 0;
   let loggedTenth = -1;
   const draw = (progress: ProjectionProgress) => {
     drawnAt = performance.now();
-    if (sink.isTTY) sink.write(`\r\x1b[K${barLine(label, progress)}`);
+    if (sink.isTTY) sink.write(`\r\x1b[K${barLine(label, progress, unit)}`);
     else {
       loggedTenth = tenth(progress);
-      sink.write(`${plainLine(label, progress)}\n`);
+      sink.write(`${plainLine(label, progress, unit)}\n`);
     }
   };
   return {
@@ -68,14 +68,14 @@ function tenth(progress: ProjectionProgress): number {
   return Math.floor(wholePercent(progress) / 10);
 }
 
-function barLine(label: string, progress: ProjectionProgress): string {
+function barLine(label: string, progress: ProjectionProgress, unit: string): string {
   const done = Math.round(fraction(progress) * BAR_WIDTH);
   const bar = `${'█'.repeat(done)}${'░'.repeat(BAR_WIDTH - done)}`;
-  return `${label} ${bar} ${percent(progress)} ${counts(progress)} · ${speed(progress)} · ETA ${eta(progress)}`;
+  return `${label} ${bar} ${percent(progress)} ${counts(progress)} · ${speed(progress, unit)} · ETA ${eta(progress)}`;
 }
 
-function plainLine(label: string, progress: ProjectionProgress): string {
-  return `${label}: ${percent(progress)} (${counts(progress)}, ${speed(progress)}, ETA ${eta(progress)})`;
+function plainLine(label: string, progress: ProjectionProgress, unit: string): string {
+  return `${label}: ${percent(progress)} (${counts(progress)}, ${speed(progress, unit)}, ETA ${eta(progress)})`;
 }
 
 function percent(progress: ProjectionProgress): string {
@@ -86,8 +86,8 @@ function counts(progress: ProjectionProgress): string {
   return `${progress.position.toLocaleString('en-US')}/${progress.head.toLocaleString('en-US')}`;
 }
 
-function speed(progress: ProjectionProgress): string {
-  return `${Math.round(progress.eventsPerSecond).toLocaleString('en-US')} events/s`;
+function speed(progress: ProjectionProgress, unit: string): string {
+  return `${Math.round(progress.eventsPerSecond).toLocaleString('en-US')} ${unit}/s`;
 }
 
 /** Time left at the rate so far; positions count every event of the log, handled or not. */

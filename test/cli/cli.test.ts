@@ -339,7 +339,7 @@ describe('store errors exit with code 1 and say what was tried', () => {
     const { code, stderr } = await runCli(['streams', 'list', '--db', missing]);
     expect(code).toBe(1);
     expect(stderr).toContain(`error: database file ${missing} does not exist`);
-    expect(stderr).toContain('npm start');
+    expect(stderr).toContain('npm run quickstart');
     expect(stderr).not.toMatch(/^\s+at /m);
     expect(existsSync(missing)).toBe(false);
   });

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * The CLI runs from its TypeScript sources, exactly as `npm start` runs the example: the
+ * The CLI runs from its TypeScript sources, exactly as `npm start` runs the demo: the
  * tests then check the code in the working tree, not a `dist/` that may be stale. Paths are
  * absolute so a test can run it from another working directory (config lookup).
  */

@@ -8,12 +8,12 @@ import { ROOT, runCli } from '../cli/run-cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'causeway-quickstart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The `start` script's own command line, so this test runs exactly what `npm start` runs. */
+/** The `quickstart` script's own command line, so this test runs exactly what `npm run quickstart` runs. */
 function startCommand(): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-    scripts: { start: string };
+    scripts: { quickstart: string };
   };
-  const [node, ...args] = pkg.scripts.start.split(/\s+/);
+  const [node, ...args] = pkg.scripts.quickstart.split(/\s+/);
   expect(node).toBe('node');
   return args;
 }
@@ -30,7 +30,7 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-it('npm start tells the whole story and exits 0', { timeout: 30_000 }, async () => {
+it('npm run quickstart tells the whole story and exits 0', { timeout: 30_000 }, async () => {
   const db = join(dir, 'quickstart.db');
   const { code, stdout, stderr } = await run([...startCommand(), db]);
   expect(stderr).toBe('');

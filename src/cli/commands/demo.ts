@@ -1,0 +1,70 @@
+import { Option, type Command } from 'commander';
+import { integerAtLeast } from '../options.js';
+
+/** The `demo` flags as commander parses them. */
+export interface DemoFlags {
+  orders: number;
+  concurrency: number;
+  serve?: boolean;
+  /** A SQLite file (single process) when `--db` was given on the command line. */
+  db?: string;
+  distributed?: boolean;
+  store?: string;
+  transport?: 'kafka' | 'rabbitmq' | 'nats';
+  timeout: number;
+}
+
+export type DemoRunner = (flags: DemoFlags) => Promise<void>;
+
+/**
+ * `causeway demo`: the order-fulfilment flow end to end (what `npm start` runs). The demo's
+ * code — fastify, prom-client and the services — loads only when the command runs.
+ */
+export function registerDemoCommand(program: Command, run: DemoRunner): void {
+  program
+    .command('demo')
+    .description(
+      'Run the order-fulfilment demo: an HTTP API, the order aggregate, outbox, transport, projection and a compensating saga across four services; places orders and prints a summary.',
+    )
+    .addOption(
+      new Option('--orders <n>', 'orders to place through the HTTP API')
+        .argParser(integerAtLeast(1))
+        .default(200),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'HTTP requests in flight at once')
+        .argParser(integerAtLeast(1))
+        .default(16),
+    )
+    .addOption(
+      new Option('--timeout <seconds>', 'give up (exit 1, naming stuck orders) after this long')
+        .argParser(integerAtLeast(1))
+        .default(120),
+    )
+    .option('--serve', 'after the run, keep the API up (prints its URL) until Ctrl-C')
+    .option(
+      '--distributed',
+      'run orders, inventory, payments and shipping as four processes (needs --store and --transport)',
+    )
+    .option('--store <postgres-url>', 'distributed mode: the PostgreSQL database')
+    .addOption(
+      new Option('--transport <broker>', 'distributed mode: the broker').choices([
+        'kafka',
+        'rabbitmq',
+        'nats',
+      ]),
+    )
+    .addHelpText(
+      'after',
+      '\nWithout --db the demo uses a new SQLite file in a temporary directory.\nExamples:\n  causeway demo\n  causeway demo --orders 1000 --serve\n  causeway demo --distributed --store postgres://postgres:postgres@127.0.0.1:5432/causeway --transport kafka',
+    )
+    .action(async (_options: unknown, command: Command) => {
+      const flags = command.opts<DemoFlags>();
+      let root = command;
+      while (root.parent) root = root.parent;
+      // `--db` is a global flag with a default: only a file named on purpose replaces the temp one.
+      const source = root.getOptionValueSource('db');
+      const db = root.opts<{ db: string }>().db;
+      await run({ ...flags, ...(source === 'cli' || source === 'env' ? { db } : {}) });
+    });
+}
