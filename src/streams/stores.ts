@@ -64,6 +64,13 @@ export interface StateBackend {
   commit(unit: CommitUnit): void | Promise<void>;
   /** The positions of the last commit: where each source resumes. */
   committedPositions(): ReadonlyMap<string, string>;
+  /**
+   * Durable backends keep outputs as outbox rows in the commit: these are the ones no sink
+   * has acknowledged yet, which a restarted task delivers before anything else.
+   */
+  undelivered?(): Promise<readonly OutputRecord[]>;
+  /** Drops outbox rows whose outputs their sinks now have. */
+  acknowledge?(ids: readonly string[]): Promise<void>;
 }
 
 /** An in-memory key-value store: a `Map` keyed by the key's identity (`keyIdOf`). */

@@ -48,8 +48,9 @@ interface Lane {
  * Pumps sources through a runtime: picks the source whose next record has the lowest event
  * time (so several inputs interleave as they happened, and joins see both sides in time
  * order), commits every `commitEvery` records, then writes the committed outputs to the
- * sinks and acknowledges the committed records to their sources. A crash between commit and
- * sink write re-produces those outputs with the same ids.
+ * sinks and acknowledges the committed records to their sources. With a durable backend the
+ * outputs are outbox rows of the commit: a crash between commit and sink write leaves them
+ * there, and the next run delivers them first, same ids.
  */
 export class StreamTask {
   readonly #sinks = new Map<string, StreamSink>();
@@ -82,6 +83,7 @@ export class StreamTask {
 
   /** Processes every record the sources hold now, then commits; returns how many it processed. */
   async runToEnd(signal?: AbortSignal): Promise<number> {
+    await this.#deliverUndelivered();
     const lanes = this.#open(signal === undefined ? {} : { signal });
     await Promise.all(lanes.map((lane) => this.#request(lane)));
     let processed = 0;
@@ -106,6 +108,7 @@ export class StreamTask {
    * source or sink rejects (after the sources' reads ended), with nothing more committed.
    */
   async run(signal: AbortSignal): Promise<number> {
+    await this.#deliverUndelivered();
     const reading = new AbortController();
     const lanes = this.#open({ signal: reading.signal, follow: true });
     const commitIntervalMs = this.options.commitIntervalMs ?? 100;
@@ -183,6 +186,26 @@ export class StreamTask {
     }
   }
 
+  /** Outputs a previous run committed but died before delivering go out first, same ids. */
+  async #deliverUndelivered(): Promise<void> {
+    await this.#deliver((await this.options.runtime.backend.undelivered?.()) ?? []);
+  }
+
+  /** Writes outputs to their sinks, then lets a durable backend drop their outbox rows. */
+  async #deliver(outputs: readonly OutputRecord[]): Promise<void> {
+    if (outputs.length === 0) return;
+    const bySink = new Map<string, OutputRecord[]>();
+    for (const output of outputs) {
+      if (!this.#sinks.has(output.sink)) continue;
+      const list = bySink.get(output.sink) ?? [];
+      list.push(output);
+      bySink.set(output.sink, list);
+    }
+    for (const [name, records] of bySink)
+      await (this.#sinks.get(name) as StreamSink).write(records);
+    await this.options.runtime.backend.acknowledge?.(outputs.map((output) => output.id));
+  }
+
   get #commitEvery(): number {
     return this.options.commitEvery ?? 100;
   }
@@ -234,15 +257,7 @@ export class StreamTask {
     this.#sinceCommit = 0;
     const outputs = [...this.options.runtime.pending];
     await this.options.runtime.commit();
-    const bySink = new Map<string, OutputRecord[]>();
-    for (const output of outputs) {
-      if (!this.#sinks.has(output.sink)) continue;
-      const list = bySink.get(output.sink) ?? [];
-      list.push(output);
-      bySink.set(output.sink, list);
-    }
-    for (const [name, records] of bySink)
-      await (this.#sinks.get(name) as StreamSink).write(records);
+    await this.#deliver(outputs);
     for (const lane of lanes) {
       if (lane.read === undefined || lane.read === lane.acknowledged) continue;
       await lane.source.acknowledge?.(lane.read);

@@ -9,6 +9,7 @@ import {
   StreamTask,
   TopologyBuilder,
   TransportSource,
+  type CommitUnit,
   type OutputRecord,
   type StreamRecord,
 } from 'causeway';
@@ -205,4 +206,53 @@ it('a transport source acknowledges after the commit, and a redelivery after a l
   quiet.abort();
   expect(await idle).toBe(1);
   await transport.close();
+});
+
+/** The in-memory backend with an outbox, as durable backends keep one: outputs stay until a sink has them. */
+class OutboxBackend extends MemoryStateBackend {
+  readonly outbox = new Map<string, OutputRecord>();
+  override commit(unit: CommitUnit): void {
+    super.commit(unit);
+    for (const output of unit.outputs) this.outbox.set(output.id, output);
+  }
+  async undelivered(): Promise<readonly OutputRecord[]> {
+    return [...this.outbox.values()];
+  }
+  async acknowledge(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.outbox.delete(id);
+  }
+}
+
+it('outputs committed but not written when the sink failed are delivered first by the next run', async () => {
+  const source = new MemoryStreamSource<string, string>('clicks');
+  const backend = new OutboxBackend();
+  const topology = countTopology('clicks');
+  const broken = {
+    name: 'counts',
+    write: () => Promise.reject(new Error('killed before the sink write')),
+  };
+  source.push('a', 'x', 1);
+  source.push('b', 'x', 2);
+  const dying = new StreamTask({
+    runtime: new StreamRuntime(topology, { backend }),
+    sources: [source],
+    sinks: [broken],
+  });
+  await expect(dying.runToEnd()).rejects.toThrow(/killed/);
+  expect(backend.outbox.size).toBe(2);
+
+  const sink = new MemoryStreamSink('counts');
+  const restarted = new StreamTask({
+    runtime: new StreamRuntime(topology, { backend }),
+    sources: [source],
+    sinks: [sink],
+  });
+  const stop = new AbortController();
+  const running = restarted.run(stop.signal);
+  // Delivered before any record is read: nothing new was pushed.
+  await eventually(() => sink.records.length === 2, { what: 'the undelivered outputs' });
+  expect(latest(sink.records)).toEqual({ a: 1, b: 1 });
+  expect(backend.outbox.size).toBe(0);
+  stop.abort();
+  expect(await running).toBe(0);
 });
