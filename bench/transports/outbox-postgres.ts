@@ -8,7 +8,7 @@ import {
   type OutboxEntrant,
   type OutboxTarget,
 } from './outbox.js';
-import { newPool, recreateSchema } from './postgres.js';
+import { newPool, recreateSchema, SCHEMA_SUFFIX } from './postgres.js';
 import { loadCausewayRabbitMq, rawRabbitMqTarget, type AmqpMessage } from './rabbitmq.js';
 import { cloudEventHeaders, type Payload } from './workload.js';
 
@@ -17,8 +17,8 @@ import { cloudEventHeaders, type Payload } from './workload.js';
  * the same database or to RabbitMQ. One schema and one pool of `POOL_SIZE` per side.
  */
 
-export const OUTBOX_RAW_SCHEMA = 'bench_outbox_raw';
-export const OUTBOX_CAUSEWAY_SCHEMA = 'bench_outbox_causeway';
+export const OUTBOX_RAW_SCHEMA = `bench_outbox_raw${SCHEMA_SUFFIX}`;
+export const OUTBOX_CAUSEWAY_SCHEMA = `bench_outbox_causeway${SCHEMA_SUFFIX}`;
 
 interface CausewayPostgresOutboxModule {
   createPostgresOutboxStore(options: { pool: pg.Pool; schema: string }): Promise<

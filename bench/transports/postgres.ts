@@ -20,8 +20,13 @@ import {
  */
 
 export const POOL_SIZE = 8;
-const RAW_SCHEMA = 'bench_transport_raw';
-const CAUSEWAY_SCHEMA = 'bench_transport_causeway';
+/**
+ * Appended to every schema the transport cases create: two bench runs at once (several people
+ * or agents on one server) would otherwise drop and fill each other's tables mid-round.
+ */
+export const SCHEMA_SUFFIX = `_${process.pid}`;
+const RAW_SCHEMA = `bench_transport_raw${SCHEMA_SUFFIX}`;
+const CAUSEWAY_SCHEMA = `bench_transport_causeway${SCHEMA_SUFFIX}`;
 /** The raw consumer's fallback poll; the publisher wakes it directly within the process. */
 const POLL_MS = 1_000;
 
