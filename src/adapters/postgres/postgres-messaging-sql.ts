@@ -61,9 +61,6 @@ export function outboxStatements(id: SchemaIdentity): ReturnType<typeof buildOut
 
 function buildOutboxStatements(id: SchemaIdentity) {
   const t = `${id.quoted}.causeway_outbox`;
-  const free = (o: string) =>
-    `${o}.available_at <= clock_timestamp()
-     AND (${o}.claimed_until IS NULL OR ${o}.claimed_until < clock_timestamp() OR ${o}.claimed_by = $1)`;
   const insert = `
 INSERT INTO ${t} (destination, message_id, partition_key, headers, body)
 SELECT $1::text, e->>'id', e->>'key', e->'headers', e->>'body'
@@ -80,41 +77,12 @@ SELECT pg_notify($3, '') FROM (SELECT count(*) FROM written) AS w`,
     /** $1 destination, $2 messages as for `write`: for writers that announce after commit. */
     insert,
     /**
-     * $1 owner, $2 limit. Step 1 of a claim: free unkeyed records and free *heads* (the oldest
-     * unsent record of their key), locked FOR UPDATE SKIP LOCKED. A head another relay is
-     * claiming right now is skipped, and with it its whole key; a head another relay claimed
-     * since our snapshot fails the re-check PostgreSQL runs on the row it locks. So a key is
-     * only ever taken by the relay holding its head's row lock, whatever the snapshots say.
+     * $1 owner, $2 limit, $3 lease ms: claims up to $2 records, per-key order kept, several
+     * relays never taking the same record (migration 9's `causeway_outbox_claim` tells how).
      */
-    heads: `
-SELECT o.sequence, o.destination, o.partition_key FROM ${t} o
-WHERE o.sent_at IS NULL AND ${free('o')}
-  AND (o.partition_key IS NULL OR NOT EXISTS (
-    SELECT 1 FROM ${t} p
-    WHERE p.destination = o.destination AND p.partition_key = o.partition_key
-      AND p.sent_at IS NULL AND p.sequence < o.sequence))
-ORDER BY o.sequence LIMIT $2
-FOR UPDATE OF o SKIP LOCKED`,
-    /**
-     * $1 owner, $2 destinations, $3 keys, $4 head sequences, $5 limit. Step 2, under the heads'
-     * row locks: the records following each head, as long as they are free (a prefix, so
-     * order within the key holds), up to the batch's remaining room.
-     */
-    followers: `
-SELECT sequence FROM (
-  SELECT o.sequence,
-         bool_and(${free('o')}) OVER (PARTITION BY o.destination, o.partition_key ORDER BY o.sequence) AS clear
-  FROM ${t} o
-  JOIN unnest($2::text[], $3::text[], $4::bigint[]) AS h(destination, partition_key, sequence)
-    ON o.destination = h.destination AND o.partition_key = h.partition_key AND o.sequence > h.sequence
-  WHERE o.sent_at IS NULL
-) f WHERE clear ORDER BY sequence LIMIT $5`,
-    /** $1 owner, $2 sequences, $3 lease ms. Step 3: the lease itself. */
-    lease: `
-UPDATE ${t} SET claimed_by = $1,
-  claimed_until = clock_timestamp() + $3::float8 * interval '1 millisecond'
-WHERE sequence = ANY($2::bigint[]) AND sent_at IS NULL
-RETURNING sequence, destination, headers, body`,
+    claim: `
+SELECT sequence, destination, headers, body
+FROM ${id.quoted}.causeway_outbox_claim($1::text, $2::int, $3::float8)`,
     /** $1 owner, $2 sequences. */
     markSent: `
 UPDATE ${t} SET sent_at = clock_timestamp()

@@ -73,40 +73,13 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
     );
   }
 
+  /** One round trip: `causeway_outbox_claim` (migration 9) runs the claim's three steps. */
   async claim(owner: string, limit: number, leaseMs: number): Promise<OutboxRecord[]> {
-    const sql = this.#sql;
-    const prefix = this.identity.statementPrefix;
-    const rows = await this.transaction(async (client) => {
-      const heads = await client.query<{
-        sequence: string;
-        destination: string;
-        partition_key: string | null;
-      }>({ name: `${prefix}outbox_heads`, text: sql.heads, values: [owner, limit] });
-      if (heads.rows.length === 0) return [];
-      const sequences = heads.rows.map((row) => row.sequence);
-      const keyed = heads.rows.filter((row) => row.partition_key !== null);
-      const room = limit - heads.rows.length;
-      if (keyed.length > 0 && room > 0) {
-        const followers = await client.query<{ sequence: string }>({
-          name: `${prefix}outbox_followers`,
-          text: sql.followers,
-          values: [
-            owner,
-            keyed.map((row) => row.destination),
-            keyed.map((row) => row.partition_key),
-            keyed.map((row) => row.sequence),
-            room,
-          ],
-        });
-        sequences.push(...followers.rows.map((row) => row.sequence));
-      }
-      const leased = await client.query<OutboxRow>({
-        name: `${prefix}outbox_lease`,
-        text: sql.lease,
-        values: [owner, sequences, leaseMs],
-      });
-      return leased.rows;
-    });
+    const { rows } = await this.query<OutboxRow>('outbox_claim', this.#sql.claim, [
+      owner,
+      limit,
+      leaseMs,
+    ]);
     return rows.map(toRecord).sort((a, b) => a.sequence - b.sequence);
   }
 

@@ -20,6 +20,7 @@ import { POSITION_BITS, type SchemaIdentity } from './postgres-identity.js';
 import { projectionStateV3 } from './postgres-projection-sql.js';
 import { messagingTablesV6 } from './postgres-messaging-sql.js';
 import { processTablesV8 } from './postgres-process-sql.js';
+import { queueFunctionsV9 } from './postgres-queue-functions.js';
 import { sagaTablesV7 } from './postgres-saga-sql.js';
 import { transportTablesV5 } from './postgres-transport-sql.js';
 
@@ -39,6 +40,11 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, description: 'outbox, inbox, idempotency keys', sql: messagingTablesV6 },
   { version: 7, description: 'saga instances', sql: sagaTablesV7 },
   { version: 8, description: 'timers, process manager instances', sql: processTablesV8 },
+  {
+    version: 9,
+    description: 'publish and claims as functions: one round trip each',
+    sql: queueFunctionsV9,
+  },
 ];
 
 /**

@@ -66,8 +66,10 @@ export const QUEUE_LOCK_CLASS = 0x43577175;
  * The transport's advisory locks. Publishers take the destination's lock shared, a group's
  * first consumer exclusive: a message committed concurrently with the group's creation is
  * then either copied by the backfill or fanned out to the group, never neither. Claims take
- * their group's lock exclusive. The key is a literal so the statement can travel with BEGIN in
- * one round trip (a simple query takes no parameters); `escapeLiteral` quotes it.
+ * their group's lock exclusive. Publish and claim take theirs inside their functions
+ * (migration 9); this statement is for the group's creation, whose key is a literal so the
+ * statement can travel with BEGIN in one round trip (a simple query takes no parameters);
+ * `escapeLiteral` quotes it.
  */
 export function queueLock(mode: 'shared' | 'exclusive', key: string): string {
   const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
@@ -79,19 +81,11 @@ export function transportStatements(id: SchemaIdentity) {
   const s = id.quoted;
   const held = 'destination = $1 AND group_name = $2 AND position = $3 AND locked_by = $4';
   return {
-    /** $1 destination, $2 json array of {id, headers, body, key}: the log rows and their fan-out. */
-    publish: `
-WITH batch AS (
-  SELECT e->>'id' AS id, e->'headers' AS headers, e->>'body' AS body, e->>'key' AS key, n
-  FROM json_array_elements($2::json) WITH ORDINALITY AS t(e, n)
-), logged AS (
-  INSERT INTO ${s}.causeway_messages (destination, id, headers, body, partition_key)
-  SELECT $1::text, id, headers, body, key FROM batch ORDER BY n
-  RETURNING position, partition_key
-)
-INSERT INTO ${s}.causeway_deliveries (destination, group_name, position, partition_key)
-SELECT g.destination, g.group_name, l.position, l.partition_key
-FROM logged l CROSS JOIN ${s}.causeway_consumer_groups g WHERE g.destination = $1`,
+    /**
+     * $1 destination, $2 json array of {id, headers, body, key}, $3 the destination's lock key:
+     * the log rows and their fan-out, under the destination's shared lock (migration 9).
+     */
+    publish: `SELECT ${s}.causeway_publish($1::text, $2::json, $3::text)`,
     groupExists: `SELECT 1 FROM ${s}.causeway_consumer_groups WHERE destination = $1 AND group_name = $2`,
     /** $1 destination, $2 group: a new group starts from the beginning of the log. */
     join: `
@@ -103,34 +97,12 @@ INSERT INTO ${s}.causeway_deliveries (destination, group_name, position, partiti
 SELECT m.destination, $2::text, m.position, m.partition_key
 FROM ${s}.causeway_messages m JOIN added a ON a.destination = m.destination`,
     /**
-     * $1 destination, $2 group, $3 consumer, $4 limit, $5 lease ms. Claims run one at a time
-     * per group (under the group's exclusive `queueLock`), so the key check below sees every
-     * committed claim; SKIP LOCKED passes over rows being settled right now. Per-key order: a
-     * keyed row waits while an earlier row of its key is leased to another consumer; earlier
-     * rows leased to this consumer were handed over first, and rows waiting for their retry
-     * delay do not hold the key back (see Consumer). A row still marked as leased was held
-     * by a consumer that died: that delivery counts as an attempt.
+     * $1 destination, $2 group, $3 consumer, $4 limit, $5 lease ms, $6 the group's lock key:
+     * leases the next deliveries, per-key order kept (migration 9 explains the rules).
      */
     claim: `
-WITH picked AS (
-  SELECT d.position FROM ${s}.causeway_deliveries d
-  WHERE d.destination = $1 AND d.group_name = $2 AND d.available_at <= clock_timestamp()
-    AND (d.locked_until IS NULL OR d.locked_until < clock_timestamp())
-    AND (d.partition_key IS NULL OR NOT EXISTS (
-      SELECT 1 FROM ${s}.causeway_deliveries e
-      WHERE e.destination = d.destination AND e.group_name = d.group_name
-        AND e.partition_key = d.partition_key AND e.position < d.position
-        AND e.locked_until >= clock_timestamp() AND e.locked_by <> $3))
-  ORDER BY d.position LIMIT $4
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE ${s}.causeway_deliveries d
-SET locked_by = $3, locked_until = clock_timestamp() + $5::float8 * interval '1 millisecond',
-    attempt = d.attempt + (d.locked_by IS NOT NULL)::int
-FROM picked p, ${s}.causeway_messages m
-WHERE d.destination = $1 AND d.group_name = $2 AND d.position = p.position
-  AND m.position = d.position
-RETURNING d.position, d.attempt, d.first_failure_at, m.headers, m.body`,
+SELECT position, attempt, first_failure_at, headers, body
+FROM ${s}.causeway_claim($1::text, $2::text, $3::text, $4::int, $5::float8, $6::text)`,
     /** $1 destination, $2 group, $3 consumer, $4 positions, $5 lease ms. */
     extend: `
 UPDATE ${s}.causeway_deliveries

@@ -61,8 +61,8 @@ export async function createPostgresTransportDriver(
 }
 
 /**
- * A durable queue in PostgreSQL tables. A publish is one transaction (its COMMIT is the
- * confirmation); consumers claim rows with `FOR UPDATE SKIP LOCKED` under a lease, so a
+ * A durable queue in PostgreSQL tables. A publish is one statement, a transaction of its own
+ * (its commit is the confirmation); consumers claim rows with `FOR UPDATE SKIP LOCKED` under a lease, so a
  * crashed consumer's messages come back; retries wait in the table (`available_at`).
  * Consumers are woken by this process's own work directly, by other processes through
  * LISTEN/NOTIFY, and by a fallback poll for anything a lost notification hid.
@@ -134,10 +134,12 @@ export class PostgresTransportDriver implements TransportDriver {
       body: wire.body,
       key: wire.headers[`${HEADER_PREFIX}partitionkey`] ?? null,
     }));
-    await this.#transaction(
-      (client) => client.query(this.#sql.publish, [destination, JSON.stringify(batch)]),
-      queueLock('shared', this.#lockKey(destination)),
-    );
+    // One autocommit statement: its commit is the confirmation (see `causeway_publish`).
+    await this.#query('publish', this.#sql.publish, [
+      destination,
+      JSON.stringify(batch),
+      this.#lockKey(destination),
+    ]);
     this.#hub.wakeDestination(destination);
     this.#announce();
   }
@@ -197,15 +199,14 @@ export class PostgresTransportDriver implements TransportDriver {
         );
       },
       claim: async (lease, limit, leaseMs) => {
-        const { rows } = await this.#transaction(
-          (client) =>
-            client.query<ClaimRecord>({
-              name: `${this.identity.statementPrefix}claim`,
-              text: sql.claim,
-              values: [lease.destination, lease.group, lease.consumerId, limit, leaseMs],
-            }),
-          queueLock('exclusive', this.#lockKey(lease.destination, lease.group)),
-        );
+        const { rows } = await this.#query<ClaimRecord>('claim', sql.claim, [
+          lease.destination,
+          lease.group,
+          lease.consumerId,
+          limit,
+          leaseMs,
+          this.#lockKey(lease.destination, lease.group),
+        ]);
         return rows.map(toClaimed);
       },
       extend: async (lease, positions, leaseMs) => {

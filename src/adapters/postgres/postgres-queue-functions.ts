@@ -1,0 +1,146 @@
+import type { SchemaIdentity } from './postgres-identity.js';
+import { QUEUE_LOCK_CLASS } from './postgres-transport-sql.js';
+
+/**
+ * Migration 9: the transport's publish and claim and the outbox's claim as server functions,
+ * so each is ONE round trip (an autocommit statement) instead of BEGIN, lock, statement(s),
+ * COMMIT. A single publish is latency-bound: three round trips were three times the raw INSERT.
+ *
+ * Why a function and not one statement: the advisory lock must be granted before the
+ * statement that depends on it takes its snapshot (see `queueLock`), and under READ COMMITTED
+ * a single statement's snapshot is taken before any lock inside it. A VOLATILE function takes
+ * a fresh snapshot for each statement it runs, so the statements after `pg_advisory_xact_lock*`
+ * see everything committed before the lock was granted, exactly as the separate statements of
+ * the old transactions did. The lock keys are computed by the caller (`#lockKey`), so the
+ * group creation (still a transaction with `queueLock`) and these agree on one definition.
+ *
+ * The text is frozen with the migration: a later change is a new migration, never an edit.
+ */
+export function queueFunctionsV9(id: SchemaIdentity): string {
+  const s = id.quoted;
+  const free = (o: string) =>
+    `${o}.available_at <= clock_timestamp()
+       AND (${o}.claimed_until IS NULL OR ${o}.claimed_until < clock_timestamp() OR ${o}.claimed_by = p_owner)`;
+  return `
+-- The log rows of a batch ({id, headers, body, key} in order) and their fan-out to the
+-- destination's groups, under the destination's lock taken shared (a group's creation takes it
+-- exclusive, so each message is either fanned out to the new group or copied by its backfill).
+CREATE FUNCTION ${s}.causeway_publish(p_destination text, p_batch json, p_lock_key text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(${QUEUE_LOCK_CLASS}, hashtext(p_lock_key));
+  WITH batch AS (
+    SELECT e->>'id' AS id, e->'headers' AS headers, e->>'body' AS body, e->>'key' AS key, n
+    FROM json_array_elements(p_batch) WITH ORDINALITY AS t(e, n)
+  ), logged AS (
+    INSERT INTO ${s}.causeway_messages (destination, id, headers, body, partition_key)
+    SELECT p_destination, id, headers, body, key FROM batch ORDER BY n
+    RETURNING position, partition_key
+  )
+  INSERT INTO ${s}.causeway_deliveries (destination, group_name, position, partition_key)
+  SELECT g.destination, g.group_name, l.position, l.partition_key
+  FROM logged l CROSS JOIN ${s}.causeway_consumer_groups g WHERE g.destination = p_destination;
+END $fn$;
+
+-- A consumer's claim, under its group's exclusive lock (claims of a group run one at a time,
+-- so the key check sees every committed claim; SKIP LOCKED passes over rows being settled).
+-- Per-key order: a keyed row waits while an earlier row of its key is leased to another
+-- consumer; earlier rows leased to this consumer were handed over first, and rows waiting for
+-- their retry delay do not hold the key back (see Consumer). A row still marked
+-- as leased was held by a consumer that died: that delivery counts as an attempt.
+CREATE FUNCTION ${s}.causeway_claim(
+  p_destination text, p_group text, p_consumer text, p_limit int, p_lease_ms float8,
+  p_lock_key text)
+RETURNS TABLE ("position" bigint, attempt int, first_failure_at timestamptz, headers json, body text)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+BEGIN
+  PERFORM pg_advisory_xact_lock(${QUEUE_LOCK_CLASS}, hashtext(p_lock_key));
+  RETURN QUERY
+  WITH picked AS (
+    SELECT d.position FROM ${s}.causeway_deliveries d
+    WHERE d.destination = p_destination AND d.group_name = p_group
+      AND d.available_at <= clock_timestamp()
+      AND (d.locked_until IS NULL OR d.locked_until < clock_timestamp())
+      AND (d.partition_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM ${s}.causeway_deliveries e
+        WHERE e.destination = d.destination AND e.group_name = d.group_name
+          AND e.partition_key = d.partition_key AND e.position < d.position
+          AND e.locked_until >= clock_timestamp() AND e.locked_by <> p_consumer))
+    ORDER BY d.position LIMIT p_limit
+    FOR UPDATE SKIP LOCKED
+  ), claimed AS (
+    UPDATE ${s}.causeway_deliveries d
+    SET locked_by = p_consumer,
+        locked_until = clock_timestamp() + p_lease_ms * interval '1 millisecond',
+        attempt = d.attempt + (d.locked_by IS NOT NULL)::int
+    FROM picked p, ${s}.causeway_messages m
+    WHERE d.destination = p_destination AND d.group_name = p_group AND d.position = p.position
+      AND m.position = d.position
+    RETURNING d.position, d.attempt, d.first_failure_at, m.headers, m.body
+  )
+  SELECT * FROM claimed;
+END $fn$;
+
+-- An outbox claim in three steps, each its own statement (a fresh snapshot each, as in the
+-- transaction it replaces). 1: free unkeyed records and free heads (the oldest unsent record
+-- of their key), locked FOR UPDATE SKIP LOCKED: a head another relay is claiming right now is
+-- skipped, and with it its whole key; a head claimed since our snapshot fails the re-check
+-- PostgreSQL runs on the row it locks, so a key is only ever taken by the relay holding its
+-- head's row lock. 2: under those locks, the records following each keyed head as long as
+-- they are free (a prefix, so order within the key holds), up to the batch's remaining room.
+-- 3: the lease itself.
+CREATE FUNCTION ${s}.causeway_outbox_claim(p_owner text, p_limit int, p_lease_ms float8)
+RETURNS TABLE (sequence bigint, destination text, headers json, body text)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_sequences bigint[];
+  v_destinations text[];
+  v_keys text[];
+  v_heads bigint[];
+  v_room int;
+BEGIN
+  SELECT array_agg(h.sequence),
+         array_agg(h.destination) FILTER (WHERE h.partition_key IS NOT NULL),
+         array_agg(h.partition_key) FILTER (WHERE h.partition_key IS NOT NULL),
+         array_agg(h.sequence) FILTER (WHERE h.partition_key IS NOT NULL)
+    INTO v_sequences, v_destinations, v_keys, v_heads
+  FROM (
+    SELECT o.sequence, o.destination, o.partition_key FROM ${s}.causeway_outbox o
+    WHERE o.sent_at IS NULL AND ${free('o')}
+      AND (o.partition_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM ${s}.causeway_outbox p
+        WHERE p.destination = o.destination AND p.partition_key = o.partition_key
+          AND p.sent_at IS NULL AND p.sequence < o.sequence))
+    ORDER BY o.sequence LIMIT p_limit
+    FOR UPDATE OF o SKIP LOCKED
+  ) h;
+  IF v_sequences IS NULL THEN
+    RETURN;
+  END IF;
+  v_room := p_limit - cardinality(v_sequences);
+  IF v_heads IS NOT NULL AND v_room > 0 THEN
+    v_sequences := v_sequences || ARRAY(
+      SELECT f.sequence FROM (
+        SELECT o.sequence,
+               bool_and(${free('o')})
+                 OVER (PARTITION BY o.destination, o.partition_key ORDER BY o.sequence) AS clear
+        FROM ${s}.causeway_outbox o
+        JOIN unnest(v_destinations, v_keys, v_heads) AS h(destination, partition_key, sequence)
+          ON o.destination = h.destination AND o.partition_key = h.partition_key
+         AND o.sequence > h.sequence
+        WHERE o.sent_at IS NULL
+      ) f WHERE f.clear ORDER BY f.sequence LIMIT v_room);
+  END IF;
+  RETURN QUERY
+  WITH leased AS (
+    UPDATE ${s}.causeway_outbox o SET claimed_by = p_owner,
+      claimed_until = clock_timestamp() + p_lease_ms * interval '1 millisecond'
+    WHERE o.sequence = ANY(v_sequences) AND o.sent_at IS NULL
+    RETURNING o.sequence, o.destination, o.headers, o.body
+  )
+  SELECT * FROM leased;
+END $fn$;
+`;
+}
