@@ -1,5 +1,7 @@
+import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Client, ClientConfig } from 'pg';
+import { sleep } from '../../core/retry.js';
 
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
@@ -106,5 +108,52 @@ export class NotificationListener {
     }, delay);
     // A pending reconnect must not keep the process alive on its own.
     this.#timer.unref();
+  }
+}
+
+/**
+ * Sends wake-up announcements (a NOTIFY, through `send`) for commits, coalesced: calls while
+ * one is being sent collapse into one more after it, and a busy announcer starts sends at
+ * least `gapMs` apart. Every NOTIFY is a transaction and wakes every listening session of the
+ * database, so one per publish cost a single-message publisher a third of its rate; a woken
+ * consumer claims everything available anyway. The last call is always followed by a send
+ * that starts after it (at most `gapMs` later), so no commit goes unannounced.
+ */
+export class Announcer {
+  readonly #send: () => Promise<void>;
+  readonly #gapMs: number;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(send: () => Promise<void>, gapMs: number) {
+    this.#send = send;
+    this.#gapMs = gapMs;
+  }
+
+  announce(): void {
+    if (this.#closed) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#loop();
+  }
+
+  /** Stops announcing; resolves once the send under way (if any) finished. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#again = false;
+      const started = performance.now();
+      await this.#send().catch(() => undefined);
+      const wait = this.#gapMs - (performance.now() - started);
+      if (this.#again && !this.#closed && wait > 0) await sleep(wait);
+    } while (this.#again && !this.#closed);
+    this.#running = undefined;
   }
 }

@@ -27,7 +27,7 @@ import {
   type PostgresConnectionOptions,
 } from './postgres-connection.js';
 import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
-import { NotificationListener } from './postgres-listener.js';
+import { Announcer, NotificationListener } from './postgres-listener.js';
 import { PostgresDeadLetterStore } from './postgres-dead-letters.js';
 import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
 import {
@@ -36,6 +36,9 @@ import {
   type ClaimRecord,
   type DeadLetterRecord,
 } from './postgres-transport-sql.js';
+
+/** The shortest time between two wake-up NOTIFYs of one transport (see `Announcer`). */
+const ANNOUNCE_GAP_MS = 5;
 
 export interface PostgresTransportOptions extends PostgresConnectionOptions {
   /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
@@ -80,9 +83,13 @@ export class PostgresTransportDriver implements TransportDriver {
   readonly #channel: string;
   /** Sent as the NOTIFY payload so our own LISTEN connection skips what we announced. */
   readonly #instance = randomUUID();
+  /**
+   * Wakes other processes' consumers after a commit. Sent after the transaction rather than
+   * inside it, because notifying transactions serialize their commits; coalesced (see
+   * `Announcer`). A lost NOTIFY costs one poll.
+   */
+  readonly #announcer: Announcer;
   #unlisten: (() => void) | undefined;
-  #announcing: Promise<void> | undefined;
-  #announceAgain = false;
   #closed = false;
 
   constructor(options: Omit<PostgresTransportOptions, 'migrate'> = {}) {
@@ -97,6 +104,13 @@ export class PostgresTransportDriver implements TransportDriver {
       this.#channel,
       this.#instance,
     );
+    this.#announcer = new Announcer(async () => {
+      await runQuery(this.#connection.pool, {
+        name: `${this.identity.statementPrefix}notify_messages`,
+        text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+        values: [this.#channel, this.#instance],
+      });
+    }, ANNOUNCE_GAP_MS);
     this.#hub = new QueueHub(this.#store(), {
       pollIntervalMs: options.pollIntervalMs ?? 1_000,
       leaseMs: options.leaseMs ?? 30_000,
@@ -106,7 +120,7 @@ export class PostgresTransportDriver implements TransportDriver {
       address: this.address,
       onRetried: (destination) => {
         this.#hub.wakeDestination(destination);
-        this.#announce();
+        this.#announcer.announce();
       },
     });
   }
@@ -141,7 +155,7 @@ export class PostgresTransportDriver implements TransportDriver {
       this.#lockKey(destination),
     ]);
     this.#hub.wakeDestination(destination);
-    this.#announce();
+    this.#announcer.announce();
   }
 
   async consume(
@@ -177,7 +191,7 @@ export class PostgresTransportDriver implements TransportDriver {
     this.#hub.close();
     this.#unlisten?.();
     await this.#listener.close();
-    await this.#announcing;
+    await this.#announcer.close();
     if (this.#connection.ownsPool) await this.#connection.pool.end();
   }
 
@@ -248,29 +262,6 @@ export class PostgresTransportDriver implements TransportDriver {
     return group === undefined
       ? `${this.identity.schema} ${destination}`
       : `${this.identity.schema} ${destination} ${group}`;
-  }
-
-  /**
-   * Wakes other processes' consumers after a commit. Sent after the transaction rather than
-   * inside it, because notifying transactions serialize their commits; coalesced, because a
-   * consumer woken once claims everything available anyway. A lost NOTIFY costs one poll.
-   */
-  #announce(): void {
-    if (this.#announcing) {
-      this.#announceAgain = true;
-      return;
-    }
-    this.#announcing = (async () => {
-      do {
-        this.#announceAgain = false;
-        await runQuery(this.#connection.pool, {
-          name: `${this.identity.statementPrefix}notify_messages`,
-          text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
-          values: [this.#channel, this.#instance],
-        }).catch(() => undefined);
-      } while (this.#announceAgain && !this.#closed);
-      this.#announcing = undefined;
-    })();
   }
 
   async #query<R extends QueryResultRow>(name: string, text: string, values: unknown[]) {
