@@ -1,11 +1,6 @@
 import { afterAll, expect, it } from 'vitest';
-import {
-  createTransport,
-  MemoryStateBackend,
-  MemoryStreamSink,
-  TopologyBuilder,
-  type OutputRecord,
-} from 'causeway';
+import { fileURLToPath } from 'node:url';
+import { createTransport, MemoryStateBackend, MemoryStreamSink } from 'causeway';
 import {
   KafkaNames,
   KafkaStreamRunner,
@@ -19,25 +14,15 @@ import {
   freshPrefix,
   kafkaSettings,
 } from '../adapters/fixtures/kafka-transport-harness.js';
+import { spawnFixture } from '../adapters/fixtures/spawn-runner.js';
+import { clicksPerUser, countsByKey, oneToN } from './fixtures/clicks.js';
 
 const prefix = freshPrefix();
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await deleteDestinations(prefix, ['clicks']);
+  await deleteDestinations(prefix, ['clicks', 'taps']);
 });
-
-/** Every count a key went through, in order: exactly 1..n when each record counted once. */
-function countsByKey(records: readonly OutputRecord[]): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const record of records) {
-    const key = record.key as string;
-    out.set(key, [...(out.get(key) ?? []), record.value as number]);
-  }
-  return out;
-}
-
-const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 it('splits a topic by partition across processes in the group; a moved partition resumes from its committed state', async () => {
   const settings = kafkaSettings(prefix);
@@ -54,9 +39,7 @@ it('splits a topic by partition across processes in the group; a moved partition
     await transport.publish('clicks', messages);
   };
 
-  const b = new TopologyBuilder({ name: 'clicks-per-user', deadLetters: 'late' });
-  b.stream<unknown, string>('clicks').groupByKey().count('per-user').toStream().to('counts');
-  const topology = b.build();
+  const topology = clicksPerUser();
   // The in-memory backends stand in for durable ones: one per partition, outliving the
   // process that ran it, as a database would.
   const backends = new Map<number, MemoryStateBackend>();
@@ -132,4 +115,71 @@ it('splits a topic by partition across processes in the group; a moved partition
   for (const [user, counts] of countsByKey(sink.records))
     expect(counts, user).toEqual(oneToN(published.get(user)!));
   expect(failures).toEqual([]);
+});
+
+it('two processes sharing the partitions produce the counts one process would', async () => {
+  const driver = await KafkaTransportDriver.connect(kafkaSettings(prefix));
+  const transport = createTransport(driver);
+  cleanups.push(() => transport.close());
+  await driver.publishRaw('taps', []); // creates the topic before anyone joins its group
+  const group = `${prefix}.two-processes`;
+  const script = fileURLToPath(new URL('./fixtures/kafka-stream-process.ts', import.meta.url));
+
+  interface Output {
+    key: string;
+    value: number;
+    process: string;
+  }
+  const outputs: Output[] = [];
+  const owned = new Map<string, number[]>();
+  const start = (name: string) => {
+    const child = spawnFixture(script, [prefix, 'taps', group]);
+    cleanups.push(async () => {
+      child.kill('SIGKILL');
+      await child.exited;
+    });
+    child.lines.on('line', (line) => {
+      const parsed = JSON.parse(line) as { partitions?: number[]; key?: string; value?: number };
+      if (parsed.partitions) owned.set(name, parsed.partitions);
+      else outputs.push({ key: parsed.key!, value: parsed.value!, process: name });
+    });
+    return child;
+  };
+  const wait = (condition: () => boolean, what: string) =>
+    eventually(condition, { timeoutMs: 45_000, what });
+
+  const a = start('a');
+  await wait(() => owned.get('a')?.length === 3, `a owns every partition (${a.stderr()})`);
+  const b = start('b');
+  await wait(
+    () => (owned.get('a')?.length ?? 0) > 0 && (owned.get('b')?.length ?? 0) > 0,
+    'a and b share the partitions',
+  );
+  const shares = [...owned.get('a')!, ...owned.get('b')!].sort();
+  expect(shares).toEqual([0, 1, 2]);
+
+  const published = new Map<string, number>();
+  const messages = Array.from({ length: 90 }, (_, i) => {
+    // 30 users: the keys land on every partition, so both processes have work.
+    const user = `u${i % 30}`;
+    published.set(user, (published.get(user) ?? 0) + 1);
+    return { type: 'Clicked', data: {}, partitionkey: user };
+  });
+  await transport.publish('taps', messages);
+  await wait(() => {
+    const counts = countsByKey(outputs);
+    return [...published].every(([user, n]) => counts.get(user)?.at(-1) === n);
+  }, 'every user counted');
+
+  // What one process would produce: each user's counts run 1..n, and each user was counted
+  // by exactly one process (the owner of its partition).
+  for (const [user, counts] of countsByKey(outputs))
+    expect(counts, user).toEqual(oneToN(published.get(user)!));
+  const by = new Set(outputs.map((o) => o.process));
+  expect(by).toEqual(new Set(['a', 'b']));
+  for (const user of published.keys())
+    expect(new Set(outputs.filter((o) => o.key === user).map((o) => o.process)).size).toBe(1);
+
+  for (const child of [a, b]) child.kill('SIGTERM');
+  await Promise.all([a.exited, b.exited]);
 });

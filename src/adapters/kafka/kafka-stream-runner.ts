@@ -54,6 +54,8 @@ export interface KafkaStreamRunnerOptions {
    * that failed (its partition stops here until the next assignment). Default: a process warning.
    */
   onError?: (error: unknown, partition?: number) => void;
+  /** Called with the partitions this process runs once an assignment change has settled. */
+  onPartitions?: (partitions: ReadonlySet<number>) => void;
 }
 
 interface PartitionTask {
@@ -176,6 +178,7 @@ export class KafkaStreamRunner {
       if (!owned.has(partition)) await this.#stopTask(partition);
     for (const partition of owned)
       if (!this.#tasks.has(partition)) await this.#startTask(partition);
+    this.options.onPartitions?.(this.partitions);
   }
 
   async #startTask(partition: number): Promise<void> {
