@@ -43,7 +43,13 @@ export type {
   Delivery,
   TransportDriver,
 } from './messaging/transport.js';
-export { Consumer, type ConsumerOptions, type MessageHandler } from './messaging/consumer.js';
+export {
+  Consumer,
+  type ConsumerObserver,
+  type ConsumerOptions,
+  type MessageHandler,
+  type SettledDelivery,
+} from './messaging/consumer.js';
 export { createTransport, type Transport } from './messaging/create-transport.js';
 export { MemoryTransportDriver, type MemoryDeadLetter } from './messaging/memory-transport.js';
 export {
@@ -62,6 +68,7 @@ export {
 export {
   MemoryOutboxStore,
   OutboxRelay,
+  type OutboxBacklog,
   type OutboxRecord,
   type OutboxRelayOptions,
   type OutboxStore,

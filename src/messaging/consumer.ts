@@ -28,6 +28,34 @@ export interface ConsumerOptions {
   onDeadLetter?: (failure: FailureInfo, message: Message | undefined) => void;
   /** Settling a delivery failed (broker gone): the broker redelivers it; this only reports. */
   onSettleError?: (error: unknown, delivery: Delivery) => void;
+  /** Told how each delivery was settled (metrics, tracing); see `ConsumerObserver`. */
+  observer?: ConsumerObserver;
+}
+
+/** How the runtime settled one delivery, reported to `ConsumerOptions.observer`. */
+export interface SettledDelivery {
+  destination: string;
+  group: string;
+  /** `undefined` for an undecodable message. */
+  type: string | undefined;
+  attempt: number;
+  /** `retried`: the handler threw and the broker delivers it again after a backoff. */
+  outcome: 'acked' | 'retried' | 'dead_lettered';
+  /** Why it was dead-lettered (only with `dead_lettered`). */
+  reason: DeadLetterReason | undefined;
+  /** The handler's run time; `undefined` when it never ran (a poison check dead-lettered it). */
+  durationMs: number | undefined;
+  /** What the handler (or a poison check) threw; `undefined` when acked. */
+  error: unknown;
+}
+
+/**
+ * Sees every delivery the runtime settles, after the broker accepted the settlement (a
+ * settlement that failed is redelivered, and reported then). Called synchronously on the
+ * consumer's path: keep it cheap. A throw is reported as a warning, never fails the delivery.
+ */
+export interface ConsumerObserver {
+  settled(delivery: SettledDelivery): void;
 }
 
 const NOT_RETRYABLE = new Set(['PERMANENT_FAILURE', 'VALIDATION', 'DOMAIN_RULE']);
@@ -195,6 +223,7 @@ export class Consumer {
     try {
       const verdict = await this.#check(delivery);
       if (verdict) return await this.#deadLetter(delivery, verdict.reason, verdict.error);
+      const started = performance.now();
       try {
         await this.handler(delivery.message!, {
           attempt: delivery.attempt,
@@ -202,18 +231,49 @@ export class Consumer {
         });
       } catch (error) {
         if (this.#abort.signal.aborted) return; // drained out: left unsettled for redelivery
+        const ran = performance.now() - started;
         const retryable = (this.options.isRetryable ?? defaultIsRetryable)(error);
-        if (!retryable) return await this.#deadLetter(delivery, 'permanent_error', error);
+        if (!retryable) return await this.#deadLetter(delivery, 'permanent_error', error, ran);
         if (delivery.attempt >= this.#policy.maxAttempts)
-          return await this.#deadLetter(delivery, 'max_attempts', error);
-        return await delivery.retry(backoffDelay(this.#policy, delivery.attempt), {
+          return await this.#deadLetter(delivery, 'max_attempts', error, ran);
+        await delivery.retry(backoffDelay(this.#policy, delivery.attempt), {
           at: new Date(),
           error: describe(error),
         });
+        return this.#observe(delivery, 'retried', undefined, ran, error);
       }
+      const ran = performance.now() - started;
       await delivery.ack();
+      this.#observe(delivery, 'acked', undefined, ran, undefined);
     } catch (settleError) {
       this.#settleError(settleError, delivery);
+    }
+  }
+
+  #observe(
+    delivery: Delivery,
+    outcome: SettledDelivery['outcome'],
+    reason: DeadLetterReason | undefined,
+    durationMs: number | undefined,
+    error: unknown,
+  ): void {
+    const observer = this.options.observer;
+    if (!observer) return;
+    const { destination, group } = this;
+    const { attempt, message } = delivery;
+    try {
+      observer.settled({
+        destination,
+        group,
+        type: message?.type,
+        attempt,
+        outcome,
+        reason,
+        durationMs,
+        error,
+      });
+    } catch (e) {
+      process.emitWarning(`Consumer observer threw: ${describe(e)}`, 'CausewayConsumerWarning');
     }
   }
 
@@ -243,7 +303,12 @@ export class Consumer {
     return undefined;
   }
 
-  async #deadLetter(delivery: Delivery, reason: DeadLetterReason, error: unknown): Promise<void> {
+  async #deadLetter(
+    delivery: Delivery,
+    reason: DeadLetterReason,
+    error: unknown,
+    durationMs?: number,
+  ): Promise<void> {
     const now = new Date();
     const failure: FailureInfo = {
       reason,
@@ -258,6 +323,7 @@ export class Consumer {
     };
     await delivery.deadLetter(failure);
     this.options.onDeadLetter?.(failure, delivery.message);
+    this.#observe(delivery, 'dead_lettered', reason, durationMs, error);
   }
 }
 
