@@ -12,6 +12,15 @@ export interface OutboxRecord {
   message: Message;
 }
 
+/** The unsent records of one destination: what an operator watches after a broker outage. */
+export interface OutboxBacklog {
+  destination: string;
+  /** Records not yet published (claimed ones included: they are not sent until confirmed). */
+  pending: number;
+  /** When the oldest of them was written (the store's clock). */
+  oldestCreatedAt: Date;
+}
+
 /**
  * The relay side of a transactional outbox. Writing happens inside the application's own
  * transaction (each SQL adapter exposes a function taking its transaction handle); the relay
@@ -30,6 +39,8 @@ export interface OutboxStore {
   release(owner: string, sequences: readonly number[], delayMs: number): Promise<void>;
   /** Deletes sent records older than `olderThan`; returns how many. */
   cleanup(olderThan: Date): Promise<number>;
+  /** Unsent records per destination (destinations with none are left out), for monitoring. */
+  backlog(): Promise<OutboxBacklog[]>;
   /** Wakes the relay when new records commit (where the store can tell). */
   onWrite?(listener: () => void): () => void;
 }
@@ -175,6 +186,7 @@ export class OutboxRelay {
 }
 
 interface MemoryRecord extends OutboxRecord {
+  createdAt: Date;
   sentAt: Date | undefined;
   claimedBy: string | undefined;
   claimedUntil: number;
@@ -188,11 +200,13 @@ export class MemoryOutboxStore implements OutboxStore {
   #sequence = 0;
 
   write(destination: string, messages: readonly Message[]): void {
+    const createdAt = new Date();
     for (const message of messages) {
       this.#records.push({
         sequence: ++this.#sequence,
         destination,
         message,
+        createdAt,
         sentAt: undefined,
         claimedBy: undefined,
         claimedUntil: 0,
@@ -259,6 +273,23 @@ export class MemoryOutboxStore implements OutboxStore {
       }
     }
     return removed;
+  }
+
+  async backlog(): Promise<OutboxBacklog[]> {
+    const byDestination = new Map<string, OutboxBacklog>();
+    for (const record of this.#records) {
+      if (record.sentAt) continue;
+      const entry = byDestination.get(record.destination);
+      // Records are kept in write order: the first one seen is the oldest.
+      if (entry) entry.pending++;
+      else
+        byDestination.set(record.destination, {
+          destination: record.destination,
+          pending: 1,
+          oldestCreatedAt: record.createdAt,
+        });
+    }
+    return [...byDestination.values()].sort((a, b) => (a.destination < b.destination ? -1 : 1));
   }
 
   /** Unsent records (for tests and the operator). */

@@ -31,6 +31,7 @@ export {
   type SagaInstance,
   type SagaQuery,
   type SagaStatus,
+  type SagaStatusCount,
   type SagaStepKind,
   type SagaStore,
 } from './saga-store.js';

@@ -6,6 +6,7 @@ import {
   type LeaseRenewal,
   type SagaInstance,
   type SagaQuery,
+  type SagaStatusCount,
   type SagaStore,
 } from './saga-store.js';
 
@@ -65,6 +66,17 @@ export class MemorySagaStore implements SagaStore {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, query.limit ?? 100)
       .map(toInstance);
+  }
+
+  async countByStatus(): Promise<SagaStatusCount[]> {
+    const counts = new Map<string, SagaStatusCount>();
+    for (const row of this.#rows.values()) {
+      const key = `${row.name}\u0000${row.status}`;
+      const entry = counts.get(key);
+      if (entry) entry.count++;
+      else counts.set(key, { name: row.name, status: row.status, count: 1 });
+    }
+    return [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, count]) => count);
   }
 
   async save(instance: SagaInstance, owner: string, ttlMs: number): Promise<SagaInstance> {

@@ -95,6 +95,13 @@ export interface SagaQuery {
   after?: string;
 }
 
+/** How many instances of one saga are in one status (see `SagaStore.countByStatus`). */
+export interface SagaStatusCount {
+  name: string;
+  status: SagaStatus;
+  count: number;
+}
+
 /** What a lease renewal found. */
 export interface LeaseRenewal {
   /** An operator asked for the instance to be aborted. */
@@ -166,4 +173,10 @@ export interface SagaStore {
    * instance, or `undefined` if the id is unknown. Does not touch `version` or the lease.
    */
   requestAbort(id: string): Promise<SagaInstance | undefined>;
+
+  /**
+   * Instances per saga name and status, ordered by name then status (bytewise); pairs with
+   * no instance are left out. What dashboards and metrics read, without loading instances.
+   */
+  countByStatus(): Promise<SagaStatusCount[]>;
 }

@@ -199,6 +199,35 @@ export function outboxContract(harness: OutboxHarness): void {
         expect(await outbox.store.cleanup(new Date(Date.now() + 60_000))).toBe(0);
       }));
 
+    it('backlog counts unsent records per destination (claimed ones too) with the oldest write time', () =>
+      withOutbox(async (outbox) => {
+        expect(await outbox.store.backlog()).toEqual([]);
+        const before = Date.now();
+        await outbox.transaction((write) => write('orders', [message(1)]));
+        // The clock must move past the first write, or "oldest" could not tell the writes apart.
+        const between = Date.now() + 2;
+        while (Date.now() < between + 2) await new Promise((resolve) => setImmediate(resolve));
+        await outbox.transaction(async (write) => {
+          await write('orders', [message(2), message(3)]);
+          await write('invoices', [message(4)]);
+        });
+        const [invoices, orders] = await outbox.store.backlog();
+        expect(invoices).toMatchObject({ destination: 'invoices', pending: 1 });
+        expect(orders).toMatchObject({ destination: 'orders', pending: 3 });
+        // Timestamps may be truncated to the millisecond on the way back.
+        expect(orders!.oldestCreatedAt.getTime()).toBeGreaterThanOrEqual(before - 1);
+        expect(orders!.oldestCreatedAt.getTime()).toBeLessThan(between);
+        const [first] = await outbox.store.claim('relay-a', 1, 30_000);
+        expect((await outbox.store.backlog())[1]).toMatchObject({ pending: 3 });
+        await outbox.store.markSent('relay-a', [first!.sequence]);
+        const after = await outbox.store.backlog();
+        expect(after.map((b) => [b.destination, b.pending])).toEqual([
+          ['invoices', 1],
+          ['orders', 2],
+        ]);
+        expect(after[1]!.oldestCreatedAt.getTime()).toBeGreaterThanOrEqual(between - 1);
+      }));
+
     it('two relays publish every committed message exactly once, in order per key, through broker failures', () =>
       withOutbox(async (outbox) => {
         const total = 120;

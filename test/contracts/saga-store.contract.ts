@@ -306,6 +306,27 @@ export function sagaStoreContract(harness: SagaStoreHarness): void {
       });
     });
 
+    describe('countByStatus', () => {
+      it('counts instances per name and status, ordered bytewise, leaving out empty pairs', async () => {
+        expect(await store.countByStatus()).toEqual([]);
+        const make = (name: string, status: SagaInstance['status']) =>
+          store.create(instance({ name, status }), 'x', TTL);
+        await make('refund', 'running');
+        await make('checkout', 'completed');
+        await make('checkout', 'running');
+        await make('checkout', 'completed');
+        await make('Checkout', 'failed');
+        await make('checkout', 'compensation_failed');
+        expect(await store.countByStatus()).toEqual([
+          { name: 'Checkout', status: 'failed', count: 1 },
+          { name: 'checkout', status: 'compensation_failed', count: 1 },
+          { name: 'checkout', status: 'completed', count: 2 },
+          { name: 'checkout', status: 'running', count: 1 },
+          { name: 'refund', status: 'running', count: 1 },
+        ]);
+      });
+    });
+
     describe('requestAbort', () => {
       it('records the first request time without touching version or lease', async () => {
         const created = (await store.create(instance(), 'a', TTL))!;

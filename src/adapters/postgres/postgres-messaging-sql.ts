@@ -95,6 +95,9 @@ WHERE sequence = ANY($2::bigint[]) AND claimed_by = $1 AND sent_at IS NULL`,
     /** $1 older than. */
     cleanup: `DELETE FROM ${t} WHERE sent_at < $1`,
     pending: `SELECT count(*)::int AS n FROM ${t} WHERE sent_at IS NULL`,
+    backlog: `
+SELECT destination, count(*)::int AS pending, min(created_at) AS oldest FROM ${t}
+WHERE sent_at IS NULL GROUP BY destination ORDER BY destination`,
   };
 }
 

@@ -3,7 +3,7 @@ import type { ClientBase } from 'pg';
 import { ValidationError } from '../../core/errors.js';
 import { decodeBinary, encodeBinary } from '../../messaging/binary-codec.js';
 import type { Message } from '../../messaging/message.js';
-import type { OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
+import type { OutboxBacklog, OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
 import { HEADER_PREFIX } from '../sql/queue-consumer.js';
 import { NotificationListener } from './postgres-listener.js';
 import { outboxChannel, outboxStatements, type OutboxRow } from './postgres-messaging-sql.js';
@@ -100,6 +100,19 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
   async pending(): Promise<number> {
     const { rows } = await this.query<{ n: number }>('outbox_pending', this.#sql.pending, []);
     return rows[0]?.n ?? 0;
+  }
+
+  async backlog(): Promise<OutboxBacklog[]> {
+    const { rows } = await this.query<{ destination: string; pending: number; oldest: Date }>(
+      'outbox_backlog',
+      this.#sql.backlog,
+      [],
+    );
+    return rows.map((row) => ({
+      destination: row.destination,
+      pending: row.pending,
+      oldestCreatedAt: row.oldest,
+    }));
   }
 
   /** Calls `listener` after each commit that wrote to this outbox, from any process (LISTEN). */

@@ -70,6 +70,10 @@ VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, ${expiry(14, 
 ON CONFLICT (id) DO NOTHING
 RETURNING ${columns}`,
     get: `SELECT ${columns} FROM ${t} WHERE id = $1`,
+    /** `name` is `COLLATE "C"`; `status` is compared bytewise too, as the port orders. */
+    countByStatus: `
+SELECT name, status, count(*)::int AS count FROM ${t}
+GROUP BY name, status ORDER BY name, status COLLATE "C"`,
     /**
      * $1 id, $2 status, $3 current_step, $4 attempt, $5 data, $6 state, $7 history,
      * $8 updated_at, $9 ended_at, $10 expected version, $11 owner, $12 now, $13 ttl. A

@@ -1,6 +1,12 @@
 import type { Clock } from '../../core/clock.js';
 import { SagaLeaseLostError } from '../../sagas/errors.js';
-import type { LeaseRenewal, SagaInstance, SagaQuery, SagaStore } from '../../sagas/saga-store.js';
+import type {
+  LeaseRenewal,
+  SagaInstance,
+  SagaQuery,
+  SagaStatusCount,
+  SagaStore,
+} from '../../sagas/saga-store.js';
 import {
   oldestFirst,
   sagaContent,
@@ -100,6 +106,15 @@ export class PostgresSagaStore extends PostgresStore implements SagaStore {
       values,
     );
     return rows.map(sagaFromRow);
+  }
+
+  async countByStatus(): Promise<SagaStatusCount[]> {
+    const { rows } = await this.query<SagaStatusCount>(
+      'saga_count_by_status',
+      this.#sql.countByStatus,
+      [],
+    );
+    return rows;
   }
 
   async save(instance: SagaInstance, owner: string, ttlMs: number): Promise<SagaInstance> {

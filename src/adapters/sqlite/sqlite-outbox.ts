@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { decodeBinary, encodeBinary } from '../../messaging/binary-codec.js';
 import type { Message } from '../../messaging/message.js';
-import type { OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
+import type { OutboxBacklog, OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
 import { HEADER_PREFIX } from '../sql/queue-consumer.js';
 import { addressOf, ensureSchema, toStoreError, type SqliteDatabase } from './sqlite-schema.js';
 import {
@@ -167,6 +167,15 @@ export class SqliteOutboxStore implements OutboxStore {
     return this.#run(() => this.#statements.pending.get() ?? 0, 'read');
   }
 
+  async backlog(): Promise<OutboxBacklog[]> {
+    const rows = await this.#run(() => this.#statements.backlog.all(), 'read');
+    return rows.map((row) => ({
+      destination: row.destination,
+      pending: row.pending,
+      oldestCreatedAt: new Date(row.oldest),
+    }));
+  }
+
   /**
    * Wakes `listener` after each write to this file from this process (through any store or
    * the event store's outbox option). SQLite cannot announce commits, so the wake comes on
@@ -242,6 +251,10 @@ function prepare(db: SqliteDatabase) {
     pending: db
       .prepare<[], number>('SELECT count(*) FROM causeway_outbox WHERE sent_at IS NULL')
       .pluck(),
+    backlog: db.prepare<[], { destination: string; pending: number; oldest: number }>(
+      `SELECT destination, count(*) AS pending, min(created_at) AS oldest FROM causeway_outbox
+       WHERE sent_at IS NULL GROUP BY destination ORDER BY destination`,
+    ),
   };
 }
 

@@ -6,6 +6,7 @@ import {
   type LeaseRenewal,
   type SagaInstance,
   type SagaQuery,
+  type SagaStatusCount,
   type SagaStore,
 } from '../../sagas/saga-store.js';
 import {
@@ -113,6 +114,10 @@ export class SqliteSagaStore implements SagaStore {
     return rows.map(toInstance);
   }
 
+  async countByStatus(): Promise<SagaStatusCount[]> {
+    return this.#run(() => this.#statements.countByStatus.all(), 'read');
+  }
+
   async save(instance: SagaInstance, owner: string, ttlMs: number): Promise<SagaInstance> {
     const content = toColumns(sagaContent(instance));
     const row = await this.#run(() =>
@@ -214,6 +219,11 @@ function prepare(db: SqliteDatabase) {
        RETURNING ${COLUMNS}`,
     ),
     get: db.prepare<[string], RawRow>(`SELECT ${COLUMNS} FROM causeway_sagas WHERE id = ?`),
+    // SQLite's default collation is bytewise (BINARY), like the port's order.
+    countByStatus: db.prepare<[], SagaStatusCount>(
+      `SELECT name, status, count(*) AS count FROM causeway_sagas
+       GROUP BY name, status ORDER BY name, status`,
+    ),
     save: db.prepare<
       [Content & { expected: number; owner: string; now: number; expires: number }],
       RawRow
