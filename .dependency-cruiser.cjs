@@ -16,7 +16,7 @@ module.exports = {
       comment: 'Drivers are optional peer dependencies: only adapters may import them.',
       from: { path: kernel },
       to: {
-        path: 'node_modules/(better-sqlite3|pg|pg-[a-z-]+|amqplib|@nats-io/[^/]+|@platformatic/kafka|redis|@redis/[^/]+|@aws-sdk/[^/]+|ws)/',
+        path: 'node_modules/(better-sqlite3|pg|pg-[a-z-]+|amqplib|@nats-io/[^/]+|@platformatic/kafka|redis|@redis/[^/]+|@aws-sdk/[^/]+|ws|prom-client)/',
       },
     },
     {

@@ -67,6 +67,10 @@ it('the README outbox snippet is the snippet region of examples/outbox/main.ts',
   expectSingleRegionSnippet('examples/outbox/main.ts');
 });
 
+it('the README metrics snippet is the snippet region of examples/metrics/main.ts', () => {
+  expectSingleRegionSnippet('examples/metrics/main.ts');
+});
+
 it('the README error table lists every error code', () => {
   const union = between(
     read('src/core/errors.ts'),
