@@ -20,6 +20,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   'event-store': async () => (await import('./event-store.bench.js')).suite,
   projections: async () => (await import('./projections.bench.js')).suite,
   transports: async () => (await import('./transports.bench.js')).suite,
+  streams: async () => (await import('./streams.bench.js')).suite,
 };
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
