@@ -2,7 +2,9 @@ import { keyIdOf, type StreamRecord, type Windowed } from './record.js';
 import { Processor, type ProcessorContext } from './processor.js';
 import type { KeyValueStore, WindowEntry, WindowStore } from './stores.js';
 import {
-  forEachWindowStart,
+  firstWindowStart,
+  lastWindowStart,
+  windowStep,
   type EmitMode,
   type HoppingWindows,
   type SessionWindows,
@@ -17,6 +19,24 @@ export interface Aggregator {
 }
 
 /**
+ * `groupBy(fn)`'s key function, applied by the aggregation itself: a separate re-keying
+ * operator would allocate a record per input only for the aggregation to read its key.
+ * `undefined` for `groupByKey()` (the record's own key).
+ */
+export type GroupKey = ((value: unknown, record: StreamRecord) => unknown) | undefined;
+
+function groupKey(keyOf: GroupKey, record: StreamRecord): unknown {
+  return keyOf === undefined ? record.key : keyOf(record.value, record);
+}
+
+/** The record as a re-keying operator would have passed it on (for the dead-letter output). */
+function rekeyed(keyOf: GroupKey, record: StreamRecord, key: unknown): StreamRecord {
+  if (keyOf === undefined) return record;
+  const { value, timestamp, position, headers } = record;
+  return { key, value, timestamp, position, headers };
+}
+
+/**
  * A running aggregate per key (no windows): the store holds one entry per key and each
  * record emits the key's new aggregate, a changelog of the table.
  */
@@ -26,19 +46,25 @@ export class KeyAggregateProcessor extends Processor {
     context: ProcessorContext,
     storeName: string,
     private readonly aggregator: Aggregator,
+    private readonly keyOf: GroupKey = undefined,
   ) {
     super();
     this.#store = context.keyValueStore(storeName);
   }
   process(record: StreamRecord): void {
-    const current = this.#store.get(record.key);
+    const key = groupKey(this.keyOf, record);
+    const current = this.#store.get(key);
     const next = this.aggregator.add(
       current === undefined ? this.aggregator.init() : current,
       record.value,
-      record.key,
+      key,
     );
-    this.#store.put(record.key, next);
-    this.forward({ ...record, value: next });
+    this.#store.put(key, next);
+    if (this.keyOf === undefined) this.forward({ ...record, value: next });
+    else {
+      const { timestamp, position, headers } = record;
+      this.forward({ key, value: next, timestamp, position, headers });
+    }
   }
 }
 
@@ -67,6 +93,7 @@ abstract class WindowAggregateProcessor extends Processor {
     protected readonly storeName: string,
     protected readonly emit: EmitMode,
     protected readonly aggregator: Aggregator,
+    protected readonly keyOf: GroupKey,
   ) {
     super();
     this.store = context.windowStore(storeName);
@@ -75,10 +102,16 @@ abstract class WindowAggregateProcessor extends Processor {
   /** The event time a window's final result carries. */
   protected abstract finalTimestamp(entry: WindowEntry): number;
 
-  protected emitUpdate(record: StreamRecord, start: number, end: number, value: unknown): void {
+  protected emitUpdate(
+    record: StreamRecord,
+    key: unknown,
+    start: number,
+    end: number,
+    value: unknown,
+  ): void {
     if (this.emit !== 'update') return;
     this.forward({
-      key: { key: record.key, window: { start, end } } satisfies Windowed<unknown>,
+      key: { key, window: { start, end } } satisfies Windowed<unknown>,
       value,
       timestamp: record.timestamp,
       position: `${record.position}@${start}`,
@@ -86,12 +119,17 @@ abstract class WindowAggregateProcessor extends Processor {
     });
   }
 
-  protected fold(current: unknown, record: StreamRecord): unknown {
+  protected fold(current: unknown, record: StreamRecord, key: unknown): unknown {
     return this.aggregator.add(
       current === undefined ? this.aggregator.init() : current,
       record.value,
-      record.key,
+      key,
     );
+  }
+
+  /** Dead-letters a record every window of which has closed. */
+  protected late(record: StreamRecord, key: unknown, watermark: number): void {
+    this.context.late(this.storeName, rekeyed(this.keyOf, record, key), watermark);
   }
 }
 
@@ -101,9 +139,7 @@ abstract class WindowAggregateProcessor extends Processor {
  * therefore holds only open windows.
  */
 export class TimeWindowAggregateProcessor extends WindowAggregateProcessor {
-  #record: StreamRecord | undefined;
-  #added = 0;
-  readonly #addToWindow = (start: number): void => this.#add(start);
+  readonly #step: number;
 
   constructor(
     context: ProcessorContext,
@@ -111,40 +147,38 @@ export class TimeWindowAggregateProcessor extends WindowAggregateProcessor {
     private readonly spec: TumblingWindows | HoppingWindows,
     emit: EmitMode,
     aggregator: Aggregator,
+    keyOf: GroupKey = undefined,
   ) {
-    super(context, storeName, emit, aggregator);
+    super(context, storeName, emit, aggregator, keyOf);
+    this.#step = windowStep(spec);
   }
 
   process(record: StreamRecord): void {
-    if (record.timestamp > this.streamTime) {
-      this.streamTime = record.timestamp;
-      const watermark = this.#watermark();
-      if (this.store.earliestEnd <= watermark) this.store.expire(watermark, this.emitFinal);
+    const key = groupKey(this.keyOf, record);
+    const t = record.timestamp;
+    const { size, grace } = this.spec;
+    if (t > this.streamTime) {
+      this.streamTime = t;
+      if (this.store.earliestEnd <= t - grace) this.store.expire(t - grace, this.emitFinal);
     }
-    this.#record = record;
-    this.#added = 0;
-    forEachWindowStart(this.spec, record.timestamp, this.#addToWindow);
-    this.#record = undefined;
+    const watermark = this.streamTime - grace;
     // A record in some open windows counts there; only one every window of which closed is late.
-    if (this.#added === 0) this.context.late(this.storeName, record, this.#watermark());
+    let added = false;
+    const last = lastWindowStart(this.spec, t);
+    for (let start = firstWindowStart(this.spec, t); start <= last; start += this.#step) {
+      const end = start + size;
+      if (end <= watermark) continue;
+      added = true;
+      const store = this.store;
+      const next = this.fold(store.get(key, start, end), record, key);
+      store.put(key, start, end, next);
+      this.emitUpdate(record, key, start, end, next);
+    }
+    if (!added) this.late(record, key, watermark);
   }
 
   protected finalTimestamp(entry: WindowEntry): number {
     return entry.end - 1;
-  }
-
-  #watermark(): number {
-    return this.streamTime - this.spec.grace;
-  }
-
-  #add(start: number): void {
-    const record = this.#record as StreamRecord;
-    const end = start + this.spec.size;
-    if (end <= this.#watermark()) return;
-    this.#added++;
-    const next = this.fold(this.store.get(record.key, start, end), record);
-    this.store.put(record.key, start, end, next);
-    this.emitUpdate(record, start, end, next);
   }
 }
 
@@ -161,11 +195,13 @@ export class SessionAggregateProcessor extends WindowAggregateProcessor {
     private readonly spec: SessionWindows,
     emit: EmitMode,
     aggregator: Aggregator,
+    keyOf: GroupKey = undefined,
   ) {
-    super(context, storeName, emit, aggregator);
+    super(context, storeName, emit, aggregator, keyOf);
   }
 
   process(record: StreamRecord): void {
+    const key = groupKey(this.keyOf, record);
     const { gap, grace } = this.spec;
     if (record.timestamp > this.streamTime) {
       this.streamTime = record.timestamp;
@@ -174,11 +210,11 @@ export class SessionAggregateProcessor extends WindowAggregateProcessor {
     }
     const t = record.timestamp;
     if (t < this.streamTime - grace) {
-      this.context.late(this.storeName, record, this.streamTime - grace);
+      this.late(record, key, this.streamTime - grace);
       return;
     }
     const touching: WindowEntry[] = [];
-    this.store.forEachOfKey(record.key, (entry) => {
+    this.store.forEachOfKey(key, (entry) => {
       if (t > entry.start - gap && t < entry.end + gap) touching.push(entry);
     });
     touching.sort((a, b) => a.start - b.start);
@@ -189,12 +225,12 @@ export class SessionAggregateProcessor extends WindowAggregateProcessor {
     for (const entry of touching) {
       start = Math.min(start, entry.start);
       end = Math.max(end, entry.end);
-      merged = merged === undefined ? entry.value : merge(merged, entry.value, record.key);
-      this.store.delete(record.key, entry.start, entry.end);
+      merged = merged === undefined ? entry.value : merge(merged, entry.value, key);
+      this.store.delete(key, entry.start, entry.end);
     }
-    const next = this.fold(merged, record);
-    this.store.put(record.key, start, end, next);
-    this.emitUpdate(record, start, end, next);
+    const next = this.fold(merged, record, key);
+    this.store.put(key, start, end, next);
+    this.emitUpdate(record, key, start, end, next);
   }
 
   protected finalTimestamp(entry: WindowEntry): number {

@@ -58,30 +58,43 @@ class JoinState {
     // A left record at t matches right records in [t - before, t + after]; a right one at t
     // matches left records in [t - after, t + before].
     const { before, after } = this.windows;
-    const low = side === 'left' ? t - before : t - after;
-    const high = side === 'left' ? t + after : t + before;
     const self: Buffered = { side, record, matched: false };
-    this.store.forEachOfKey(record.key, (entry) => {
-      if (entry.start < low || entry.start > high) return;
-      for (const other of entry.value) {
-        if (other.side === side) continue;
-        other.matched = true;
-        self.matched = true;
-        const [l, r] = side === 'left' ? [record, other.record] : [other.record, record];
-        this.#output({
-          key: record.key,
-          value: this.joiner(l.value, r.value),
-          timestamp: Math.max(l.timestamp, r.timestamp),
-          position: `${l.position}+${r.position}`,
-          headers: l.headers,
-        });
-      }
-    });
+    this.#self = self;
+    this.#low = side === 'left' ? t - before : t - after;
+    this.#high = side === 'left' ? t + after : t + before;
+    this.store.forEachOfKey(record.key, this.#matchEntry);
+    this.#self = undefined;
     const reach = side === 'left' ? after : before;
     const slot = this.store.get(record.key, t, t + reach);
     if (slot) slot.push(self);
     else this.store.put(record.key, t, t + reach, [self]);
   }
+
+  // The record being matched, for `#matchEntry`: one callback made once, not a closure per record.
+  #self: Buffered | undefined;
+  #low = 0;
+  #high = 0;
+
+  readonly #matchEntry = (entry: WindowEntry<unknown, Buffered[]>): void => {
+    if (entry.start < this.#low || entry.start > this.#high) return;
+    const self = this.#self as Buffered;
+    const buffered = entry.value;
+    for (let i = 0; i < buffered.length; i++) {
+      const other = buffered[i] as Buffered;
+      if (other.side === self.side) continue;
+      other.matched = true;
+      self.matched = true;
+      const left = self.side === 'left' ? self.record : other.record;
+      const right = self.side === 'left' ? other.record : self.record;
+      this.#output({
+        key: self.record.key,
+        value: this.joiner(left.value, right.value),
+        timestamp: Math.max(left.timestamp, right.timestamp),
+        position: `${left.position}+${right.position}`,
+        headers: left.headers,
+      });
+    }
+  };
 
   #output(record: StreamRecord): void {
     (this.left as StreamJoinProcessor).emit(record);

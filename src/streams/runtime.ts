@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ValidationError } from '../core/errors.js';
 import { OperatorFailedError } from './errors.js';
 import type { Processor, ProcessorContext } from './processor.js';
@@ -35,9 +35,8 @@ export const DEAD_LETTER_HEADERS = {
  * recognised by consumers' inboxes and by brokers' de-duplication.
  */
 export function outputMessageId(topology: string, sink: string, position: string): string {
-  const hex = createHash('sha256')
-    .update(`${topology}\u0000${sink}\u0000${position}`)
-    .digest('hex');
+  // One-shot `hash`: no Hash object per output (a join emits one output per matched pair).
+  const hex = hash('sha256', `${topology}\u0000${sink}\u0000${position}`, 'hex');
   const variant = ((parseInt(hex.charAt(16), 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

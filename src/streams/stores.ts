@@ -101,15 +101,27 @@ interface Slot<K, V> {
 
 /**
  * An in-memory window store: windows by key (for lookups) and by end time (for expiry).
- * The sorted list of distinct end times is short — one entry per open window period, not
- * per key — and grows at its tail as time moves on, so inserting is cheap.
+ * The distinct end times sit in a binary min-heap of numbers: a join buffers each record
+ * under its own end, so there can be tens of thousands of them, arriving out of order, and
+ * a sorted array would pay a linear shift or splice per record.
  */
 export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
   // A key holds few windows at once (one per open period, a few sessions or buffered join
   // records), so a short array scanned by number beats a map keyed by a built string.
   readonly #byKey = new Map<string, Slot<K, V>[]>();
-  readonly #byEnd = new Map<number, Set<Slot<K, V>>>();
+  /** Slots per end, in insertion order (the order `expire` visits them in). */
+  readonly #byEnd = new Map<number, Slot<K, V>[]>();
+  /**
+   * Every end in `#byEnd`, as a min-heap. An end whose windows were all deleted stays in the
+   * heap (removing from the middle of a heap is costly) and is skipped when it surfaces; the
+   * top is never such a stale end, so `earliestEnd` is exact.
+   */
   readonly #ends: number[] = [];
+  /**
+   * The slot the last `get` found. Operators read a window then write it back: the `put`
+   * that follows finds its slot here instead of looking the key up again.
+   */
+  #last: Slot<K, V> | undefined;
   #size = 0;
 
   constructor(readonly name: string) {}
@@ -117,10 +129,19 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
   get(key: K, start: number, end: number): V | undefined {
     const slots = this.#byKey.get(keyIdOf(key));
     if (slots === undefined) return undefined;
-    return slots[find(slots, start, end)]?.value;
+    const slot = slots[find(slots, start, end)];
+    if (slot === undefined) return undefined;
+    this.#last = slot;
+    return slot.value;
   }
 
   put(key: K, start: number, end: number, value: V): void {
+    const last = this.#last;
+    // The same key value (`===`) has the same identity; another equal object key looks up.
+    if (last !== undefined && last.key === key && last.start === start && last.end === end) {
+      last.value = value;
+      return;
+    }
     const keyId = keyIdOf(key);
     let slots = this.#byKey.get(keyId);
     if (slots === undefined) this.#byKey.set(keyId, (slots = []));
@@ -131,12 +152,11 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
     }
     const slot: Slot<K, V> = { key, keyId, start, end, value };
     slots.push(slot);
-    let atEnd = this.#byEnd.get(end);
-    if (!atEnd) {
-      this.#byEnd.set(end, (atEnd = new Set()));
-      this.#insertEnd(end);
-    }
-    atEnd.add(slot);
+    const atEnd = this.#byEnd.get(end);
+    if (atEnd === undefined) {
+      this.#byEnd.set(end, [slot]);
+      heapPush(this.#ends, end);
+    } else atEnd.push(slot);
     this.#size++;
   }
 
@@ -148,12 +168,12 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
     const slot = slots[index];
     if (!slot) return;
     this.#unlink(slots, index, keyId);
-    const atEnd = this.#byEnd.get(end);
-    atEnd?.delete(slot);
-    if (atEnd?.size === 0) {
+    if (this.#last === slot) this.#last = undefined;
+    const atEnd = this.#byEnd.get(end) as Slot<K, V>[];
+    if (atEnd.length === 1) {
       this.#byEnd.delete(end);
-      this.#ends.splice(this.#ends.indexOf(end), 1);
-    }
+      this.#dropStaleEnds();
+    } else atEnd.splice(atEnd.indexOf(slot), 1);
     this.#size--;
   }
 
@@ -163,23 +183,33 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
   }
 
   expire(upTo: number, each: (entry: WindowEntry<K, V>) => void): void {
-    while (this.#ends.length > 0 && (this.#ends[0] as number) <= upTo) {
-      const end = this.#ends.shift() as number;
+    const ends = this.#ends;
+    this.#last = undefined;
+    while (ends.length > 0 && (ends[0] as number) <= upTo) {
+      const end = heapPop(ends);
       const atEnd = this.#byEnd.get(end);
+      if (atEnd === undefined) continue; // stale: its windows were deleted
       this.#byEnd.delete(end);
-      if (!atEnd) continue;
-      for (const slot of atEnd) {
+      for (let i = 0; i < atEnd.length; i++) {
+        const slot = atEnd[i] as Slot<K, V>;
         const slots = this.#byKey.get(slot.keyId);
         if (slots) this.#unlink(slots, slots.indexOf(slot), slot.keyId);
         this.#size--;
         each(slot);
       }
     }
+    this.#dropStaleEnds();
   }
 
   #unlink(slots: Slot<K, V>[], index: number, keyId: string): void {
     if (slots.length === 1) this.#byKey.delete(keyId);
     else slots.splice(index, 1);
+  }
+
+  /** Pops ends whose windows are all gone off the heap's top, so the top is a live end. */
+  #dropStaleEnds(): void {
+    const ends = this.#ends;
+    while (ends.length > 0 && !this.#byEnd.has(ends[0] as number)) heapPop(ends);
   }
 
   get earliestEnd(): number {
@@ -189,14 +219,6 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
   get size(): number {
     return this.#size;
   }
-
-  #insertEnd(end: number): void {
-    const ends = this.#ends;
-    let low = ends.length;
-    // Ends mostly arrive in order: walk back from the tail instead of bisecting.
-    while (low > 0 && (ends[low - 1] as number) > end) low--;
-    ends.splice(low, 0, end);
-  }
 }
 
 function find<K, V>(slots: readonly Slot<K, V>[], start: number, end: number): number {
@@ -205,6 +227,37 @@ function find<K, V>(slots: readonly Slot<K, V>[], start: number, end: number): n
     if (slot.start === start && slot.end === end) return i;
   }
   return -1;
+}
+
+function heapPush(heap: number[], value: number): void {
+  let at = heap.push(value) - 1;
+  while (at > 0) {
+    const parent = (at - 1) >> 1;
+    const above = heap[parent] as number;
+    if (above <= value) break;
+    heap[at] = above;
+    at = parent;
+  }
+  heap[at] = value;
+}
+
+function heapPop(heap: number[]): number {
+  const top = heap[0] as number;
+  const last = heap.pop() as number;
+  const length = heap.length;
+  if (length === 0) return top;
+  let at = 0;
+  for (;;) {
+    let child = 2 * at + 1;
+    if (child >= length) break;
+    if (child + 1 < length && (heap[child + 1] as number) < (heap[child] as number)) child++;
+    const below = heap[child] as number;
+    if (below >= last) break;
+    heap[at] = below;
+    at = child;
+  }
+  heap[at] = last;
+  return top;
 }
 
 /**

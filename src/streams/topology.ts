@@ -4,6 +4,7 @@ import {
   SessionAggregateProcessor,
   TimeWindowAggregateProcessor,
   type Aggregator,
+  type GroupKey,
 } from './aggregate.js';
 import {
   StreamJoinProcessor,
@@ -230,12 +231,15 @@ export class Stream<K, V> {
   }
 
   groupByKey(): GroupedStream<K, V> {
-    return new GroupedStream(this.builder, this.node);
+    return new GroupedStream(this.builder, this.node, undefined);
   }
 
-  /** Re-keys then groups: `groupBy((order) => order.productId)`. */
+  /**
+   * Re-keys then groups: `groupBy((order) => order.productId)`. Same as
+   * `selectKey(fn).groupByKey()`, but the aggregation applies `fn` itself (no record per input).
+   */
   groupBy<K2>(keyOf: Fn<K, V, K2>): GroupedStream<K2, V> {
-    return this.selectKey(keyOf).groupByKey();
+    return new GroupedStream(this.builder, this.node, erase(keyOf));
   }
 
   /** Records of both streams with the same key and timestamps within `window` of each other. */
@@ -338,13 +342,15 @@ export class GroupedStream<K, V> {
   constructor(
     private readonly builder: TopologyBuilder,
     private readonly node: NodeDefinition,
+    private readonly keyOf: GroupKey,
   ) {}
 
   #aggregate<A>(store: string, aggregator: Aggregator): StreamTable<K, A> {
     this.builder.claimStore(store);
+    const keyOf = this.keyOf;
     const node = this.builder.node(
       [this.node],
-      (context) => new KeyAggregateProcessor(context, store, aggregator),
+      (context) => new KeyAggregateProcessor(context, store, aggregator, keyOf),
     );
     return new StreamTable(this.builder, node, store);
   }
@@ -380,8 +386,8 @@ export class GroupedStream<K, V> {
   ): WindowedStream<K, V> | SessionWindowedStream<K, V> {
     const emit = options.emit ?? 'final';
     return windows.kind === 'session'
-      ? new SessionWindowedStream(this.builder, this.node, windows, emit)
-      : new WindowedStream(this.builder, this.node, windows, emit);
+      ? new SessionWindowedStream(this.builder, this.node, windows, emit, this.keyOf)
+      : new WindowedStream(this.builder, this.node, windows, emit, this.keyOf);
   }
 }
 
@@ -424,12 +430,13 @@ export class WindowedStream<K, V> extends WindowedAggregations<K, V> {
     node: NodeDefinition,
     windows: TumblingWindows | HoppingWindows,
     emit: EmitMode,
+    keyOf: GroupKey,
   ) {
     super(
       builder,
       node,
       (context, store, aggregator) =>
-        new TimeWindowAggregateProcessor(context, store, windows, emit, aggregator),
+        new TimeWindowAggregateProcessor(context, store, windows, emit, aggregator, keyOf),
     );
   }
 
@@ -450,12 +457,13 @@ export class SessionWindowedStream<K, V> extends WindowedAggregations<K, V> {
     node: NodeDefinition,
     windows: SessionWindows,
     emit: EmitMode,
+    keyOf: GroupKey,
   ) {
     super(
       builder,
       node,
       (context, store, aggregator) =>
-        new SessionAggregateProcessor(context, store, windows, emit, aggregator),
+        new SessionAggregateProcessor(context, store, windows, emit, aggregator, keyOf),
     );
   }
 

@@ -79,23 +79,30 @@ export const Windows = {
   },
 };
 
+/** How far apart the starts of consecutive time windows are. */
+export function windowStep(spec: TumblingWindows | HoppingWindows): number {
+  return spec.kind === 'tumbling' ? spec.size : spec.advance;
+}
+
 /**
- * The time windows (`tumbling`, `hopping`) a timestamp belongs to, calling `each(start)`
- * oldest first. A callback, not an array: this runs once per record.
+ * The start of the newest time window (`tumbling`, `hopping`) holding `timestamp`. With
+ * `firstWindowStart` and `windowStep`, a plain loop visits every window of a record, oldest
+ * first, without building a list or calling back (this runs once per record).
  */
-export function forEachWindowStart(
+export function lastWindowStart(spec: TumblingWindows | HoppingWindows, timestamp: number): number {
+  return timestamp - mod(timestamp, windowStep(spec));
+}
+
+/** The start of the oldest time window holding `timestamp` (see `lastWindowStart`). */
+export function firstWindowStart(
   spec: TumblingWindows | HoppingWindows,
   timestamp: number,
-  each: (start: number) => void,
-): void {
-  if (spec.kind === 'tumbling') {
-    each(timestamp - mod(timestamp, spec.size));
-    return;
-  }
-  const last = timestamp - mod(timestamp, spec.advance);
+): number {
+  const last = lastWindowStart(spec, timestamp);
+  if (spec.kind === 'tumbling') return last;
   let first = last;
   while (first - spec.advance > timestamp - spec.size) first -= spec.advance;
-  for (let start = first; start <= last; start += spec.advance) each(start);
+  return first;
 }
 
 /** A modulo that stays non-negative for timestamps before 1970. */
