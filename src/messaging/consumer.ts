@@ -74,6 +74,14 @@ function defaultIsRetryable(error: unknown): boolean {
  *
  * Ordering holds among first deliveries: a message waiting for its retry does not hold back
  * later messages of its key (that would stall the key behind the broker's delay).
+ *
+ * A handler that returned frees its concurrency slot and its key's lane at once; the ack goes
+ * on in the background. Per-key order only needs the next handler to start after this one
+ * succeeded, and waiting for the broker's confirmation would cap throughput at one settle round
+ * trip per slot. The driver still counts the delivery against the prefetch until the ack is
+ * confirmed, so handed-out-but-unsettled deliveries never exceed it (what a crash repeats);
+ * `stop()` waits for acks in flight; an ack that fails leaves the message to be redelivered
+ * (at-least-once), possibly after later messages of its key were handled.
  */
 export class Consumer {
   readonly #lanes = new Map<string, Delivery[]>();
@@ -81,6 +89,8 @@ export class Consumer {
   readonly #abort = new AbortController();
   readonly #policy: RetryPolicy;
   readonly #concurrency: number;
+  /** Acks of handled messages the broker has not confirmed yet; `stop()` waits for them. */
+  readonly #acking = new Set<Promise<void>>();
   #active = 0;
   #stopping = false;
   #handle: ConsumerHandle | undefined;
@@ -127,8 +137,8 @@ export class Consumer {
   }
 
   /**
-   * Graceful shutdown: stop fetching, let running handlers finish (up to the drain timeout),
-   * give unstarted deliveries back to the broker.
+   * Graceful shutdown: stop fetching, let running handlers finish and their acks be confirmed
+   * (up to the drain timeout), give unstarted deliveries back to the broker.
    */
   async stop(): Promise<void> {
     if (this.#stopping) return;
@@ -138,7 +148,7 @@ export class Consumer {
     await Promise.all(
       queued.map((d) => d.release().catch((e: unknown) => this.#settleError(e, d))),
     );
-    if (this.#active > 0) {
+    if (!this.#isIdle()) {
       const timeoutMs = this.options.drainTimeoutMs ?? 30_000;
       const drained = new Promise<void>((resolve) => (this.#idle = resolve));
       let timer: NodeJS.Timeout | undefined;
@@ -198,10 +208,34 @@ export class Consumer {
           if (lane.length > 0) this.#runnable.push(next);
           else this.#lanes.delete(next);
         }
-        if (this.#active === 0) this.#idle?.();
+        if (this.#isIdle()) this.#idle?.();
         this.#pump();
       });
     }
+  }
+
+  #isIdle(): boolean {
+    return this.#active === 0 && this.#acking.size === 0;
+  }
+
+  /** Acks without holding the handler's slot or lane; a failed ack is redelivered by the broker. */
+  #ackInBackground(delivery: Delivery, ran: number): void {
+    let ack: Promise<void>;
+    try {
+      ack = delivery.ack();
+    } catch (error) {
+      ack = Promise.reject(error);
+    }
+    const acking = ack
+      .then(
+        () => this.#observe(delivery, 'acked', undefined, ran, undefined),
+        (error: unknown) => this.#settleError(error, delivery),
+      )
+      .finally(() => {
+        this.#acking.delete(acking);
+        if (this.#isIdle()) this.#idle?.();
+      });
+    this.#acking.add(acking);
   }
 
   /** Takes every delivery that has not started; running ones keep their place. */
@@ -242,9 +276,7 @@ export class Consumer {
         });
         return this.#observe(delivery, 'retried', undefined, ran, error);
       }
-      const ran = performance.now() - started;
-      await delivery.ack();
-      this.#observe(delivery, 'acked', undefined, ran, undefined);
+      this.#ackInBackground(delivery, performance.now() - started);
     } catch (settleError) {
       this.#settleError(settleError, delivery);
     }
