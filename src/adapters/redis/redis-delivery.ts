@@ -1,7 +1,7 @@
 import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
-import { ACK, DEAD_LETTER, RELEASE, SCHEDULE_RETRY, type RedisCommands } from './redis-scripts.js';
+import { DEAD_LETTER, RELEASE, SCHEDULE_RETRY, type RedisCommands } from './redis-scripts.js';
 
 /** CloudEvents binary mode on a stream entry: attributes as `ce-` fields, like HTTP and NATS. */
 export const CE_PREFIX = 'ce-';
@@ -31,6 +31,8 @@ export interface StreamEntry {
 
 export interface DeliveryScope {
   client: RedisCommands;
+  /** Acks entries of this consumer, gathered per event-loop turn (see `RedisAckBatch`). */
+  ack(stream: string, id: string, remove: boolean): Promise<void>;
   group: string;
   consumer: string;
   delayedKey: string;
@@ -86,6 +88,7 @@ export function toDelivery(entry: StreamEntry, scope: DeliveryScope): Delivery {
   const attempt = (Number.isSafeInteger(base) && base > 0 ? base : 1) + entry.deliveries - 1;
   const firstFailure = fields.get(FIRST_FAILURE_FIELD);
   const remove = entry.fromRetryStream ? '1' : '0';
+  const ack = () => scope.ack(entry.key, entry.id, entry.fromRetryStream);
 
   let done = false;
   const settle = async (work: () => Promise<unknown>) => {
@@ -105,7 +108,7 @@ export function toDelivery(entry: StreamEntry, scope: DeliveryScope): Delivery {
     raw,
     attempt,
     firstFailureAt: firstFailure === undefined ? undefined : new Date(firstFailure),
-    ack: () => settle(() => ACK.run(scope.client, [entry.key], [scope.group, entry.id, remove])),
+    ack: () => settle(ack),
     retry: (delayMs, failure) =>
       settle(async () => {
         const member = JSON.stringify(

@@ -33,12 +33,13 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Acks a delivery; entries of a group's retry stream are deleted too (only that group reads it).
- * KEYS: source stream. ARGV: group, entry id, delete ('1'/'0').
+ * Acks deliveries of one stream; entries of a group's retry stream are deleted too (only that
+ * group reads it).
+ * KEYS: source stream. ARGV: group, delete ('1'/'0'), entry ids.
  */
 export const ACK = new RedisScript(`
-local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
+if ARGV[2] == '1' then redis.call('XDEL', KEYS[1], unpack(ARGV, 3)) end
 return acked`);
 
 /**

@@ -17,6 +17,7 @@ import {
   type RedisClient,
 } from './redis-connection.js';
 import { RedisDeadLetterStore } from './redis-dead-letters.js';
+import { RedisAckBatch } from './redis-ack-batch.js';
 import { CE_PREFIX, toDelivery, wireFields } from './redis-delivery.js';
 import {
   describe,
@@ -166,6 +167,7 @@ export class RedisTransportDriver implements TransportDriver {
     const reader = await openClient(this.url, this.#onError);
     const consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     const claimMinIdleMs = this.options.claimMinIdleMs ?? 30_000;
+    const acks = new RedisAckBatch(this.client, group);
     const loop: RedisReadLoop = new RedisReadLoop(
       this.client,
       reader,
@@ -189,6 +191,7 @@ export class RedisTransportDriver implements TransportDriver {
       (entry) =>
         toDelivery(entry, {
           client: this.client,
+          ack: (stream, id, remove) => acks.ack(stream, id, remove),
           group,
           consumer,
           delayedKey: keys.delayed(group),
