@@ -59,7 +59,6 @@ export interface KafkaStreamRunnerOptions {
 }
 
 interface PartitionTask {
-  source: KafkaPartitionSource;
   runtime: StreamRuntime;
   stop: AbortController;
   done: Promise<unknown>;
@@ -69,14 +68,19 @@ interface PartitionTask {
  * Runs a topology over a Kafka topic with its work split by partition through the consumer
  * group: one `StreamTask` per partition this process owns, each over the state backend of
  * that partition. On assignment a partition's task resumes from the position committed in
- * its backend; when a rebalance starts, every task commits and stops (Kafka's eager protocol
- * revokes all partitions), and the join that ends it starts tasks for the partitions this
- * process then owns. Kafka's group offsets follow the state commits, only to shorten the
- * re-read after a move; the state's position is what counts.
+ * its backend (the fetch seeks there); when a rebalance starts, every task commits and stops
+ * (Kafka's eager protocol revokes all partitions), and the join that ends it drops the
+ * partitions that moved away and starts tasks for those this process owns. Kafka's group
+ * offsets follow the state commits, only to shorten the re-read after a move; the state's
+ * position is what counts.
  */
 export class KafkaStreamRunner {
   readonly #consumer: Consumer<string, string, string, string>;
+  /** The partitions assigned here: their records are buffered, never dropped. */
+  readonly #sources = new Map<number, KafkaPartitionSource>();
   readonly #tasks = new Map<number, PartitionTask>();
+  /** Newly assigned partitions not fetched yet: where their fetch must start (see `#seek`). */
+  readonly #seekTo = new Map<number, bigint | undefined>();
   #stream: MessagesStream<string, string, string, string> | undefined;
   /** Assignment changes, one after another: a partition starts only after its last owner here stopped. */
   #changes: Promise<void> = Promise.resolve();
@@ -98,8 +102,13 @@ export class KafkaStreamRunner {
       maxWaitTime: options.maxWaitMs ?? 1_000,
       highWaterMark: options.buffer ?? 1_000,
     });
-    this.#consumer.on('consumer:group:rebalance', () => this.#change(() => this.#stopAll()));
-    this.#consumer.on('consumer:group:join', () => this.#change(() => this.#assign()));
+    this.#consumer.on('consumer:group:rebalance', () => void this.#change(() => this.#stopAll()));
+    // Sources follow the assignment at once (the fetch for the new one starts right after
+    // this event), tasks once the previous owners' final commits here are done.
+    this.#consumer.on('consumer:group:join', () => {
+      this.#follow();
+      void this.#change(() => this.#assign());
+    });
     this.#consumer.on('error', (error: unknown) => this.#report(error));
   }
 
@@ -125,6 +134,8 @@ export class KafkaStreamRunner {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.#change(() => this.#stopAll());
+    for (const source of this.#sources.values()) source.close();
+    this.#sources.clear();
     try {
       await this.#stream?.close();
     } finally {
@@ -142,6 +153,11 @@ export class KafkaStreamRunner {
     this.#stream = stream;
     stream.on('data', (record: KafkaRecord) => this.#route(record));
     stream.on('error', (error: Error) => this.#report(error));
+    // The stream re-reads Kafka's group offsets after every join: seek again after it did.
+    stream.on('offsets', () => {
+      for (const partition of this.#seekTo.keys()) this.#applySeek(partition);
+    });
+    this.#follow();
     await this.#change(() => this.#assign());
   }
 
@@ -151,12 +167,38 @@ export class KafkaStreamRunner {
   }
 
   #route(record: KafkaRecord): void {
-    const task = this.#tasks.get(record.partition);
-    // Fetched for a partition this process no longer runs: the next owner reads it again.
-    if (!task || record.topic !== this.options.topic) return;
+    const source = this.#sources.get(record.partition);
+    // Fetched for a partition no longer assigned here: its next owner reads it again.
+    if (!source || record.topic !== this.options.topic) return;
+    this.#seekTo.delete(record.partition);
     this.#buffered++;
-    task.source.offer(record);
+    source.offer(record);
     this.#flow();
+  }
+
+  #owned(): Set<number> {
+    return new Set(
+      (this.#consumer.assignments ?? [])
+        .filter((a) => a.topic === this.options.topic)
+        .flatMap((a) => a.partitions),
+    );
+  }
+
+  /** Creates a source per newly assigned partition and drops those of partitions gone. */
+  #follow(): void {
+    if (this.#stopped) return;
+    const owned = this.#owned();
+    for (const [partition, source] of this.#sources) {
+      if (owned.has(partition)) continue;
+      this.#sources.delete(partition);
+      this.#seekTo.delete(partition);
+      source.close();
+    }
+    for (const partition of owned) {
+      if (this.#sources.has(partition)) continue;
+      this.#sources.set(partition, this.#source(partition));
+      this.#seekTo.set(partition, undefined);
+    }
   }
 
   #flow(): void {
@@ -169,23 +211,18 @@ export class KafkaStreamRunner {
 
   async #assign(): Promise<void> {
     if (this.#stopped) return;
-    const owned = new Set(
-      (this.#consumer.assignments ?? [])
-        .filter((a) => a.topic === this.options.topic)
-        .flatMap((a) => a.partitions),
-    );
     for (const partition of this.#tasks.keys())
-      if (!owned.has(partition)) await this.#stopTask(partition);
-    for (const partition of owned)
-      if (!this.#tasks.has(partition)) await this.#startTask(partition);
+      if (!this.#sources.has(partition)) await this.#stopTask(partition);
+    for (const [partition, source] of this.#sources)
+      if (!this.#tasks.has(partition)) await this.#startTask(partition, source);
     this.options.onPartitions?.(this.partitions);
   }
 
-  async #startTask(partition: number): Promise<void> {
+  #source(partition: number): KafkaPartitionSource {
     const { options } = this;
-    const source = new KafkaPartitionSource(options.source, partition, {
-      taken: () => {
-        this.#buffered--;
+    return new KafkaPartitionSource(options.source, partition, {
+      released: (count) => {
+        this.#buffered -= count;
         this.#flow();
       },
       committed: (offset) => this.#commitOffset(partition, offset),
@@ -200,9 +237,20 @@ export class KafkaStreamRunner {
       ...(options.key ? { key: options.key } : {}),
       ...(options.timestamp ? { timestamp: options.timestamp } : {}),
     });
-    const runtime = new StreamRuntime(options.topology, {
-      backend: await options.backend(partition),
-    });
+  }
+
+  async #startTask(partition: number, source: KafkaPartitionSource): Promise<void> {
+    const { options } = this;
+    const backend = await options.backend(partition);
+    const runtime = new StreamRuntime(options.topology, { backend });
+    if (this.#seekTo.has(partition)) {
+      const position = backend.committedPositions().get(options.source);
+      const offset = position?.slice(position.lastIndexOf(':') + 1);
+      if (offset !== undefined && /^\d+$/.test(offset)) {
+        this.#seekTo.set(partition, BigInt(offset) + 1n);
+        this.#applySeek(partition);
+      }
+    }
     const task = new StreamTask({
       runtime,
       sources: [source],
@@ -214,7 +262,19 @@ export class KafkaStreamRunner {
     });
     const stop = new AbortController();
     const done = task.run(stop.signal).catch((error: unknown) => this.#report(error, partition));
-    this.#tasks.set(partition, { source, runtime, stop, done });
+    this.#tasks.set(partition, { runtime, stop, done });
+  }
+
+  /**
+   * Points a newly assigned partition's fetch right after the state's position, whatever
+   * Kafka's group offset says (it lags the state, or is missing when no commit reached Kafka):
+   * records before it would be skipped anyway, and records after it must not be missed (a
+   * fetch position left over from an earlier ownership could be past them).
+   */
+  #applySeek(partition: number): void {
+    const offset = this.#seekTo.get(partition);
+    if (offset === undefined || !this.#stream) return;
+    this.#stream.offsetsToFetch.set(`${this.options.topic}:${partition}`, offset);
   }
 
   async #stopTask(partition: number): Promise<void> {
@@ -223,8 +283,6 @@ export class KafkaStreamRunner {
     this.#tasks.delete(partition);
     task.stop.abort();
     await task.done;
-    this.#buffered -= task.source.close();
-    this.#flow();
   }
 
   async #stopAll(): Promise<void> {
