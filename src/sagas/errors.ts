@@ -1,4 +1,4 @@
-import { CausewayError } from '../core/errors.js';
+import { CausewayError, TimeoutError } from '../core/errors.js';
 import type { SagaStatus } from './saga-store.js';
 
 /** No saga instance has this id. */
@@ -45,5 +45,30 @@ export class SagaLeaseLostError extends CausewayError {
 export class SagaAbortedError extends CausewayError {
   constructor(readonly sagaId: string) {
     super('SAGA_ABORTED', `Saga "${sagaId}" was aborted by an operator; it compensates now.`);
+  }
+}
+
+/**
+ * `SagaRuntime.wait` gave up: the instance had not settled within `timeoutMs`. The saga
+ * itself goes on; wait again, or look at `status` (the last one seen, `undefined` if the
+ * instance was never read) to decide.
+ */
+export class SagaWaitTimeoutError extends TimeoutError {
+  constructor(
+    readonly sagaId: string,
+    readonly timeoutMs: number,
+    readonly status: SagaStatus | undefined,
+  ) {
+    super(
+      `Saga "${sagaId}" did not settle within ${timeoutMs} ms (last seen ${status ?? 'not yet read'}).`,
+    );
+  }
+  override toJSON() {
+    return {
+      ...super.toJSON(),
+      sagaId: this.sagaId,
+      timeoutMs: this.timeoutMs,
+      status: this.status,
+    };
   }
 }

@@ -17,6 +17,7 @@ export {
   SagaLeaseLostError,
   SagaNotFoundError,
   SagaStateError,
+  SagaWaitTimeoutError,
 } from './errors.js';
 export { MemorySagaStore } from './memory-saga-store.js';
 export { sagaIdempotencyKey } from './saga-transitions.js';
