@@ -16,6 +16,12 @@ transportIoCases('kafka', () => {
       destinations.push(destination);
       return destination;
     },
+    publishPoison: (driver, destination, body) =>
+      (driver as KafkaTransportDriver).publishRaw(destination, [{ headers: {}, body }]),
+    deadLetters: async (driver, destination) =>
+      (await (driver as KafkaTransportDriver).deadLetterStore.list({ destination })).map(
+        (letter) => ({ body: letter.message.body, reason: letter.failure.reason }),
+      ),
     cleanup: () => deleteDestinations(prefix, destinations),
   };
 });

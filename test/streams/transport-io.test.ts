@@ -12,6 +12,15 @@ transportIoCases('sqlite', () => {
     // Every driver on one file is another process on the same broker.
     connect: async () => new SqliteTransportDriver({ filename, pollIntervalMs: 20 }),
     destination: () => `stream-${++counter}`,
+    publishPoison: (driver, destination, body) =>
+      (driver as SqliteTransportDriver).publishRaw(destination, [
+        { headers: { 'content-type': 'application/json' }, body },
+      ]),
+    deadLetters: async (driver, destination) =>
+      (await (driver as SqliteTransportDriver).deadLetters(destination)).map((letter) => ({
+        body: letter.message.body,
+        reason: letter.failure.reason,
+      })),
     cleanup: async () => rmSync(root, { recursive: true, force: true }),
   };
 });
