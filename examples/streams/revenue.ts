@@ -2,7 +2,10 @@
  * Revenue per product in 1-minute tumbling windows, from order events, run through the
  * topology test driver: each window's total is emitted once, when event time has moved
  * past its end plus 10 s of grace; an order arriving after that is dead-lettered as late.
+ *
+ *   node --conditions=source --import tsx examples/streams/revenue.ts
  */
+import { pathToFileURL } from 'node:url';
 // #region snippet
 import { toMessage, TopologyBuilder, Windows, type Windowed } from 'causeway';
 import { TopologyTestDriver } from 'causeway/testing';
@@ -53,3 +56,5 @@ export function runRevenueExample(log: (line: string) => void = console.log): vo
   log(`late orders: ${driver.readDeadLetters().length} (metric: ${driver.metrics.lateRecords})`);
 }
 // #endregion
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runRevenueExample();
