@@ -61,10 +61,14 @@ export function outboxStatements(id: SchemaIdentity): ReturnType<typeof buildOut
 
 function buildOutboxStatements(id: SchemaIdentity) {
   const t = `${id.quoted}.causeway_outbox`;
+  // json_to_recordset parses each element once; `e->>'id'` and the like on json (text)
+  // would parse it again for every field.
   const insert = `
 INSERT INTO ${t} (destination, message_id, partition_key, headers, body)
-SELECT $1::text, e->>'id', e->>'key', e->'headers', e->>'body'
-FROM json_array_elements($2::json) WITH ORDINALITY AS b(e, n) ORDER BY n`;
+SELECT $1::text, b.id, b.key, b.headers, b.body
+FROM ROWS FROM (json_to_recordset($2::json) AS (id text, key text, headers json, body text))
+  WITH ORDINALITY AS b(id, key, headers, body, n)
+ORDER BY b.n`;
   return {
     /**
      * $1 destination, $2 json array of {id, key, headers, body}, in order, $3 channel. The

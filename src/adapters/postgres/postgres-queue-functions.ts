@@ -144,3 +144,31 @@ BEGIN
 END $fn$;
 `;
 }
+
+/**
+ * Migration 10: `causeway_publish` reads its batch with `json_to_recordset`, which parses each
+ * element once; `e->>'id'`, `e->'headers'`, … on a `json` value each parse the element again
+ * (json is text), four times per message. A 100-message publish spent about a fifth of its
+ * server time there. Same arguments, same rows, same lock.
+ */
+export function publishParsesOnceV10(id: SchemaIdentity): string {
+  const s = id.quoted;
+  return `
+CREATE OR REPLACE FUNCTION ${s}.causeway_publish(p_destination text, p_batch json, p_lock_key text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(${QUEUE_LOCK_CLASS}, hashtext(p_lock_key));
+  WITH logged AS (
+    INSERT INTO ${s}.causeway_messages (destination, id, headers, body, partition_key)
+    SELECT p_destination, b.id, b.headers, b.body, b.key
+    FROM ROWS FROM (json_to_recordset(p_batch) AS (id text, headers json, body text, key text))
+      WITH ORDINALITY AS b(id, headers, body, key, n)
+    ORDER BY b.n
+    RETURNING position, partition_key
+  )
+  INSERT INTO ${s}.causeway_deliveries (destination, group_name, position, partition_key)
+  SELECT g.destination, g.group_name, l.position, l.partition_key
+  FROM logged l CROSS JOIN ${s}.causeway_consumer_groups g WHERE g.destination = p_destination;
+END $fn$;
+`;
+}

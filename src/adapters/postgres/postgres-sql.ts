@@ -20,7 +20,7 @@ import { POSITION_BITS, type SchemaIdentity } from './postgres-identity.js';
 import { projectionStateV3 } from './postgres-projection-sql.js';
 import { messagingTablesV6 } from './postgres-messaging-sql.js';
 import { processTablesV8 } from './postgres-process-sql.js';
-import { queueFunctionsV9 } from './postgres-queue-functions.js';
+import { publishParsesOnceV10, queueFunctionsV9 } from './postgres-queue-functions.js';
 import { sagaTablesV7 } from './postgres-saga-sql.js';
 import { transportTablesV5 } from './postgres-transport-sql.js';
 
@@ -45,6 +45,7 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'publish and claims as functions: one round trip each',
     sql: queueFunctionsV9,
   },
+  { version: 10, description: 'publish parses its batch once', sql: publishParsesOnceV10 },
 ];
 
 /**
