@@ -81,6 +81,11 @@ export class SqliteFileGate {
   #waiters: (() => void)[] = [];
   #holder: { db: SqliteDatabase; token: object } | undefined;
 
+  /** Whether some work of this process holds the file now (an async transaction, a queue). */
+  get busy(): boolean {
+    return this.#locked;
+  }
+
   /**
    * Runs `work` — synchronous statements on `db` — now if nothing this process holds can
    * interfere, else once the open transaction has ended.

@@ -17,15 +17,10 @@ import {
   type QueueStore,
   type SqlDeadLetter,
 } from '../sql/queue-consumer.js';
-import {
-  addressOf,
-  openSqliteDatabase,
-  prepareDatabase,
-  toStoreError,
-  type SqliteDatabase,
-} from './sqlite-schema.js';
+import { openSqliteDatabase, prepareDatabase, type SqliteDatabase } from './sqlite-schema.js';
 import { gateFor, type SqliteFileGate } from './sqlite-transaction.js';
 import { SqliteDeadLetterStore } from './sqlite-dead-letters.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 
 export interface SqliteTransportOptions {
   /** The database file, created if missing. Default `./causeway.db`. */
@@ -56,6 +51,21 @@ interface RawDeadLetter {
   createdAt: number;
 }
 
+/**
+ * Gives every message after position `after` a delivery row per group of its destination: one
+ * statement per publish, not per message. The caller has just written those messages in its
+ * open transaction; positions only grow and it holds the write lock, so they are the only ones
+ * past `after`.
+ */
+export function fanOutStatement(db: SqliteDatabase) {
+  return db.prepare<[{ now: number; after: number }]>(
+    `INSERT INTO causeway_deliveries (destination, group_name, position, partition_key, available_at)
+     SELECT m.destination, g.group_name, m.position, m.partition_key, @now
+     FROM causeway_messages m JOIN causeway_consumer_groups g ON g.destination = m.destination
+     WHERE m.position > @after`,
+  );
+}
+
 /** The statements of the queue tables, prepared once per connection. */
 function prepare(db: SqliteDatabase) {
   const where = 'destination = ? AND group_name = ? AND position = ? AND locked_by = ?';
@@ -64,10 +74,7 @@ function prepare(db: SqliteDatabase) {
       `INSERT INTO causeway_messages (destination, id, headers, body, partition_key, created_at)
        VALUES (?, ?, ?, ?, ?, ?)`,
     ),
-    fanOut: db.prepare<[number, string | null, number, string]>(
-      `INSERT INTO causeway_deliveries (destination, group_name, position, partition_key, available_at)
-       SELECT destination, group_name, ?, ?, ? FROM causeway_consumer_groups WHERE destination = ?`,
-    ),
+    fanOut: fanOutStatement(db),
     addGroup: db.prepare<[string, string, number]>(
       `INSERT OR IGNORE INTO causeway_consumer_groups (destination, group_name, created_at)
        VALUES (?, ?, ?)`,
@@ -145,6 +152,7 @@ export class SqliteTransportDriver implements TransportDriver {
   readonly #gate: SqliteFileGate;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #hub: QueueHub;
+  readonly #writes: SqliteGroupCommit;
   /** The operator's access to this transport's dead letters (list, retry, purge). */
   readonly deadLetterStore: SqliteDeadLetterStore;
   #closed = false;
@@ -165,6 +173,7 @@ export class SqliteTransportDriver implements TransportDriver {
     }
     this.#gate = gateFor(this.database);
     this.#sql = prepare(this.database);
+    this.#writes = new SqliteGroupCommit(this.database);
     this.#hub = new QueueHub(this.#store(), {
       pollIntervalMs: options.pollIntervalMs ?? 100,
       leaseMs: options.leaseMs ?? 30_000,
@@ -183,20 +192,22 @@ export class SqliteTransportDriver implements TransportDriver {
 
   /** Publishes already-encoded messages, e.g. to test what consumers do with poison. */
   async publishRaw(destination: string, wires: readonly WireMessage[]): Promise<void> {
+    if (wires.length === 0) return;
     await this.#write(() => {
       const now = Date.now();
+      let after: number | undefined;
       for (const wire of wires) {
-        const key = wire.headers[`${HEADER_PREFIX}partitionkey`] ?? null;
         const { lastInsertRowid } = this.#sql.insertMessage.run(
           destination,
           wire.headers[`${HEADER_PREFIX}id`] ?? null,
           JSON.stringify(wire.headers),
           wire.body,
-          key,
+          wire.headers[`${HEADER_PREFIX}partitionkey`] ?? null,
           now,
         );
-        this.#sql.fanOut.run(Number(lastInsertRowid), key, now, destination);
+        after ??= Number(lastInsertRowid) - 1;
       }
+      this.#sql.fanOut.run({ now, after: after ?? 0 });
     });
     this.#hub.wakeDestination(destination);
   }
@@ -209,6 +220,21 @@ export class SqliteTransportDriver implements TransportDriver {
   ): Promise<ConsumerHandle> {
     this.#assertOpen();
     return this.#hub.consume(destination, group, randomUUID(), options.prefetch, onDelivery);
+  }
+
+  /** Whether `close()` was called (or the connection closed under it). */
+  get closed(): boolean {
+    return this.#closed || !this.database.open;
+  }
+
+  /**
+   * Tells this driver's consumers that messages for `destination` were committed to its
+   * tables by another writer of this process (the outbox relaying in its own transaction), so
+   * they look now instead of at their next poll.
+   */
+  announce(destination: string): void {
+    this.#assertOpen();
+    this.#hub.wakeDestination(destination);
   }
 
   /** Dead letters, oldest first; all destinations unless one is named. */
@@ -229,7 +255,9 @@ export class SqliteTransportDriver implements TransportDriver {
     if (this.#closed) return;
     this.#closed = true;
     this.#hub.close();
-    // Any write still queued behind the gate runs first, so closing never cuts one off.
+    // Any write still queued (in a batch or behind the gate) runs first, so closing never cuts
+    // one off.
+    await this.#writes.flush();
     await this.#gate.run(this.database, 'write', () => undefined);
     if (this.#owned) this.database.close();
   }
@@ -307,18 +335,13 @@ export class SqliteTransportDriver implements TransportDriver {
     };
   }
 
-  /** One immediate transaction, taking its turn behind this process's other writers. */
+  /**
+   * An immediate transaction, shared with the other writes of this turn of the event loop
+   * (group commit), taking its turn behind this process's other writers.
+   */
   async #write<T>(work: () => T): Promise<T> {
     this.#assertOpen();
-    const db = this.database;
-    return this.#gate.run(db, 'write', () => {
-      if (!db.open) throw new StoreClosedError();
-      try {
-        return db.transaction(work).immediate();
-      } catch (error) {
-        throw toStoreError(error, addressOf(db.name));
-      }
-    });
+    return this.#writes.run(work);
   }
 
   #assertOpen(): void {

@@ -1,0 +1,110 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSqliteDatabase, withTransaction } from 'causeway/sqlite';
+// Internal: the transport's writer, tested on its own for what the transport cannot show.
+import { SqliteGroupCommit } from '../../src/adapters/sqlite/sqlite-group-commit.js';
+import { sqliteFiles } from './fixtures/sqlite-messaging-harness.js';
+
+const files = sqliteFiles();
+afterAll(() => files.cleanup());
+
+function open() {
+  const file = files.next();
+  const db = openSqliteDatabase(file);
+  db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)');
+  // Another connection sees only what committed, as another process would.
+  const observer = openSqliteDatabase(file);
+  const insert = db.prepare<[string]>('INSERT INTO notes (text) VALUES (?)');
+  const committed = () =>
+    observer.prepare<[], string>('SELECT text FROM notes ORDER BY id').pluck().all();
+  return {
+    db,
+    writes: new SqliteGroupCommit(db),
+    insert: (text: string) => insert.run(text).lastInsertRowid,
+    committed,
+    close: () => {
+      observer.close();
+      db.close();
+    },
+  };
+}
+
+describe('SqliteGroupCommit', () => {
+  it('commits the writes issued in one turn together, each caller hearing back after the commit', async () => {
+    const t = open();
+    try {
+      const seenByOthers: string[][] = [];
+      const results = await Promise.all([
+        t.writes.run(() => t.insert('a')),
+        t.writes.run(() => {
+          // The first write has run but is not committed yet: both are in one transaction.
+          seenByOthers.push(t.committed());
+          return t.insert('b');
+        }),
+      ]);
+      expect(seenByOthers).toEqual([[]]);
+      expect(results).toEqual([1, 2]);
+      expect(t.committed()).toEqual(['a', 'b']);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('rolls back only the write that failed; the others commit', async () => {
+    const t = open();
+    try {
+      const outcomes = await Promise.allSettled([
+        t.writes.run(() => t.insert('a')),
+        t.writes.run(() => {
+          t.insert('broken');
+          throw new Error('rule broken');
+        }),
+        t.writes.run(() => t.insert('c')),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((outcomes[1] as PromiseRejectedResult).reason).toEqual(new Error('rule broken'));
+      expect(t.committed()).toEqual(['a', 'c']);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('never joins an async transaction of this process: a write from outside waits for it', async () => {
+    const t = open();
+    try {
+      let opened!: () => void;
+      let finish!: () => void;
+      let insideWrite: Promise<unknown> | undefined;
+      const transaction = withTransaction(t.db, async () => {
+        t.insert('inside');
+        opened();
+        // Part of the transaction (issued by its task), in the same turn as the write below.
+        insideWrite = t.writes.run(() => t.insert('inside, through the writer'));
+        await new Promise<void>((resolve) => (finish = resolve));
+        throw new Error('business rule failed');
+      });
+      await new Promise<void>((resolve) => (opened = resolve));
+      // Issued from outside the transaction's task while it is open.
+      const outside = t.writes.run(() => t.insert('outside'));
+      finish();
+      await expect(transaction).rejects.toThrow('business rule failed');
+      await outside;
+      await insideWrite;
+      expect(t.committed()).toEqual(['outside']);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('flush commits what is queued before the connection closes', async () => {
+    const t = open();
+    try {
+      const write = t.writes.run(() => t.insert('last'));
+      await t.writes.flush();
+      t.db.close();
+      await write;
+      expect(t.committed()).toEqual(['last']);
+    } finally {
+      t.close();
+    }
+  });
+});
