@@ -12,9 +12,11 @@ import { MESSAGE_TYPE, payload, payloads, type Payload } from './workload.js';
 /**
  * The outbox relay cases, shared by `outbox-sqlite.ts` and `outbox-postgres.ts`. Each round
  * first writes `count` messages into the outbox in application transactions of
- * `OUTBOX_WRITE_TX` (untimed), then times the relay from its start until the broker (or the
- * COMMIT of the SQL queue) confirmed the last of them. Both sides claim `OUTBOX_BATCH` records
- * at a time, publish them in one confirmed publish and mark them sent.
+ * `OUTBOX_WRITE_TX` (untimed), then times the relay from its start until the last of them was
+ * published (confirmed by the broker, or committed to the SQL queue) and marked sent. Both
+ * sides claim `OUTBOX_BATCH` records at a time, publish them in one confirmed publish and mark
+ * them sent; where the store can do the three in one transaction (SQLite outbox → SQLite
+ * transport on the same file), Causeway's relay does, as it would in an application.
  */
 
 export const OUTBOX_WRITE_TX = 10;
@@ -65,42 +67,52 @@ class Backlog {
   }
 }
 
-/** Counts what a driver confirmed, so a round can wait for the relay's last publish. */
-class CountingDriver implements TransportDriver {
-  readonly kind: string;
-  #published = 0;
-  #waiter: { count: number; resolve: () => void } | undefined;
-
-  constructor(private readonly inner: TransportDriver) {
-    this.kind = inner.kind;
-  }
-
-  async publish(destination: string, messages: readonly Message[]): Promise<void> {
-    await this.inner.publish(destination, messages);
-    this.#published += messages.length;
-    if (this.#waiter && this.#published >= this.#waiter.count) {
-      this.#waiter.resolve();
-      this.#waiter = undefined;
+/**
+ * Counts the records a store saw settled (marked sent after the broker confirmed them, or
+ * relayed in one transaction where the store writes to the driver directly), so a round can
+ * wait for the relay's last batch, as the raw relay's round ends with its last mark-sent.
+ */
+function countingStore(inner: OutboxStore) {
+  let settled = 0;
+  let waiter: { count: number; resolve: () => void } | undefined;
+  const count = (records: number) => {
+    settled += records;
+    if (waiter && settled >= waiter.count) {
+      waiter.resolve();
+      waiter = undefined;
     }
-  }
-
-  consume: TransportDriver['consume'] = (...args) => this.inner.consume(...args);
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-
-  /** Resolves once `count` more messages were confirmed than when this was called. */
-  next(count: number): Promise<void> {
-    const target = this.#published + count;
-    return new Promise((resolve) => (this.#waiter = { count: target, resolve }));
-  }
+  };
+  const { relayInto, onWrite } = inner;
+  const store: OutboxStore = {
+    claim: (...args) => inner.claim(...args),
+    release: (...args) => inner.release(...args),
+    cleanup: (...args) => inner.cleanup(...args),
+    backlog: () => inner.backlog(),
+    markSent: async (owner, sequences) => {
+      await inner.markSent(owner, sequences);
+      count(sequences.length);
+    },
+    ...(onWrite && { onWrite: (listener) => onWrite.call(inner, listener) }),
+    ...(relayInto && {
+      relayInto: async (driver, owner, limit) => {
+        const relayed = await relayInto.call(inner, driver, owner, limit);
+        if (relayed !== undefined) count(relayed);
+        return relayed;
+      },
+    }),
+  };
+  return {
+    store,
+    /** Resolves once `records` more records were settled than when this was called. */
+    next: (records: number) =>
+      new Promise<void>((resolve) => (waiter = { count: settled + records, resolve })),
+  };
 }
 
 /**
  * Causeway's side on any outbox store and driver: `write` adds messages in one application
  * transaction; each round starts an `OutboxRelay` (batch 100) on the backlog and stops it once
- * all were published. The destination gets its consumer group first (subscribed, then
+ * all were published and marked sent. The destination gets its consumer group first (subscribed, then
  * stopped), so the SQL queue stores each message for it and RabbitMQ routes it to a queue.
  */
 export async function causewayOutbox(options: {
@@ -109,7 +121,8 @@ export async function causewayOutbox(options: {
   write: (messages: Message[]) => Promise<void>;
   close: () => Promise<void>;
 }): Promise<OutboxContestant> {
-  const driver = new CountingDriver(options.driver);
+  const { driver } = options;
+  const { store, next } = countingStore(options.store);
   const transport = createTransport(driver);
   const idle = await transport.subscribe(OUTBOX_DESTINATION, OUTBOX_GROUP, () => undefined);
   await idle.stop();
@@ -119,10 +132,10 @@ export async function causewayOutbox(options: {
       await backlog.write(count, (first, size) =>
         options.write(Array.from({ length: size }, (_, k) => outboxMessage(first + k))),
       );
-      const done = driver.next(count);
+      const done = next(count);
       const started = performance.now();
       const relay = new OutboxRelay({
-        store: options.store,
+        store,
         driver,
         batchSize: OUTBOX_BATCH,
         onError: (error) => console.error(`outbox relay: ${String(error)}`),

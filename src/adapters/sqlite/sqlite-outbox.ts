@@ -2,6 +2,8 @@ import type { Statement } from 'better-sqlite3';
 import { decodeBinary, encodeBinary } from '../../messaging/binary-codec.js';
 import type { Message } from '../../messaging/message.js';
 import type { OutboxBacklog, OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
+import type { TransportDriver } from '../../messaging/transport.js';
+import { StoreClosedError } from '../../core/errors.js';
 import { HEADER_PREFIX } from '../sql/queue-consumer.js';
 import { addressOf, ensureSchema, toStoreError, type SqliteDatabase } from './sqlite-schema.js';
 import {
@@ -11,6 +13,7 @@ import {
   type SqliteFileGate,
   type SqliteTransaction,
 } from './sqlite-transaction.js';
+import { fanOutStatement, SqliteTransportDriver } from './sqlite-transport.js';
 
 interface RawRecord {
   sequence: number;
@@ -125,17 +128,8 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   async claim(owner: string, limit: number, leaseMs: number): Promise<OutboxRecord[]> {
-    const rows = await this.#run(() => {
-      const now = Date.now();
-      return this.#statements.claim.immediate({
-        owner,
-        now,
-        until: now + leaseMs,
-        limit,
-        window: Math.max(limit * CLAIM_WINDOW_FACTOR, MIN_CLAIM_WINDOW),
-      });
-    });
-    return rows.sort((a, b) => a.sequence - b.sequence).map(toRecord);
+    const rows = await this.#run(() => this.#statements.claim.immediate(owner, limit, leaseMs));
+    return rows.map(toRecord);
   }
 
   async markSent(owner: string, sequences: readonly number[]): Promise<void> {
@@ -156,6 +150,30 @@ export class SqliteOutboxStore implements OutboxStore {
         sequences: JSON.stringify(sequences),
       }),
     );
+  }
+
+  /**
+   * When `driver` is a `SqliteTransportDriver` on this same file, moves up to `limit` records
+   * into its queue tables in one immediate transaction: picked as `claim` would pick them,
+   * copied as they were written (the outbox already holds them in the transport's binary
+   * encoding), fanned out to the destinations' groups and marked sent, all in one commit.
+   * Resolves with `undefined` for any other driver (the relay then publishes through it).
+   */
+  async relayInto(
+    driver: TransportDriver,
+    owner: string,
+    limit: number,
+  ): Promise<number | undefined> {
+    if (!(driver instanceof SqliteTransportDriver)) return undefined;
+    if (gateFor(driver.database) !== gateFor(this.#db)) return undefined;
+    if (driver.closed) throw new StoreClosedError();
+    const destinations = await this.#run(() => this.#statements.relay.immediate(owner, limit));
+    let relayed = 0;
+    for (const [destination, count] of destinations) {
+      driver.announce(destination);
+      relayed += count;
+    }
+    return relayed;
   }
 
   async cleanup(olderThan: Date): Promise<number> {
@@ -197,47 +215,100 @@ export class SqliteOutboxStore implements OutboxStore {
 /**
  * How far past its batch a claim looks. Other relays' claims and keys waiting behind a record
  * held elsewhere sit at the head of the backlog; a window many batches deep still finds free
- * work behind them, while keeping each claim's sort small.
+ * work behind them, while a claim costs the same with 100 or 100,000 rows waiting (draining a
+ * backlog after an outage must not be quadratic).
  */
 const CLAIM_WINDOW_FACTOR = 50;
 const MIN_CLAIM_WINDOW = 5_000;
 
-interface ClaimParameters {
-  owner: string;
-  now: number;
-  until: number;
-  limit: number;
-  window: number;
+interface Candidate {
+  sequence: number;
+  destination: string;
+  partitionKey: string | null;
+  free: number;
 }
 
 function prepare(db: SqliteDatabase) {
   const held = `claimed_by = @owner AND sent_at IS NULL
     AND sequence IN (SELECT value FROM json_each(@sequences))`;
-  // A record is free when it is due and unleased (or its lease ran out, or it is ours). A keyed
-  // record is claimable only if every older unsent record of its key is free too: the prefix
-  // minimum of `free` over the key, in sequence order. The scan covers only the oldest
-  // `@window` unsent rows: a prefix of the sequence order holds every older record of each key
-  // in it, so the check stays exact, and a claim costs the same with 100 or 100,000 rows
-  // waiting (sorting the whole backlog made draining one after an outage quadratic).
-  const pick = db.prepare<[ClaimParameters]>(
+  // Unsent records oldest first (the partial index), each with whether it is free: due and
+  // unleased, or its lease ran out, or it is ours.
+  const candidates = db.prepare<[{ owner: string; now: number; window: number }], Candidate>(
+    `SELECT sequence, destination, partition_key AS partitionKey,
+            (available_at <= @now AND (claimed_by IS NULL OR claimed_until < @now
+             OR claimed_by = @owner)) AS free
+     FROM causeway_outbox WHERE sent_at IS NULL ORDER BY sequence LIMIT @window`,
+  );
+  const take = db.prepare<[{ owner: string; until: number; sequences: string }], RawRecord>(
     `UPDATE causeway_outbox SET claimed_by = @owner, claimed_until = @until
-     WHERE sequence IN (
-       SELECT sequence FROM (
-         SELECT sequence, partition_key, free,
-                min(free) OVER (PARTITION BY destination, partition_key ORDER BY sequence) AS clear
-         FROM (
-           SELECT sequence, destination, partition_key,
-                  (available_at <= @now AND (claimed_by IS NULL OR claimed_until < @now
-                   OR claimed_by = @owner)) AS free
-           FROM causeway_outbox WHERE sent_at IS NULL ORDER BY sequence LIMIT @window
-         )
-       )
-       WHERE free AND (partition_key IS NULL OR clear) ORDER BY sequence LIMIT @limit
-     )
+     WHERE sequence IN (SELECT value FROM json_each(@sequences))
      RETURNING sequence, destination, headers, body`,
   );
+  // A keyed record is claimable only if every older unsent record of its key is free too. The
+  // scan walks the backlog in sequence order and stops as soon as the batch is full, so a
+  // claim reads about `limit` rows when nothing blocks the head (the usual case) and at most
+  // the window otherwise; a prefix of the sequence order holds every older record of each key
+  // in it, so the check stays exact. It runs inside the claim's immediate transaction: no
+  // other writer (in any process) can claim in between.
+  const pick = (owner: string, limit: number, now: number): Candidate[] => {
+    const window = Math.max(limit * CLAIM_WINDOW_FACTOR, MIN_CLAIM_WINDOW);
+    const picked: Candidate[] = [];
+    const blocked = new Set<string>();
+    for (const row of candidates.iterate({ owner, now, window })) {
+      const key =
+        row.partitionKey === null ? undefined : `${row.destination}\u0000${row.partitionKey}`;
+      if (key !== undefined && blocked.has(key)) continue;
+      if (!row.free) {
+        if (key !== undefined) blocked.add(key);
+        continue;
+      }
+      picked.push(row);
+      if (picked.length >= limit) break;
+    }
+    return picked;
+  };
+  const sequencesOf = (rows: readonly Candidate[]) => JSON.stringify(rows.map((r) => r.sequence));
+  const claim = (owner: string, limit: number, leaseMs: number): RawRecord[] => {
+    const now = Date.now();
+    const picked = pick(owner, limit, now);
+    if (picked.length === 0) return [];
+    const rows = take.all({ owner, until: now + leaseMs, sequences: sequencesOf(picked) });
+    return rows.sort((a, b) => a.sequence - b.sequence);
+  };
+  // The direct relay into the transport's tables of the same file: the rows are copied in
+  // sequence order (so positions keep the outbox's order), each gets a delivery row per group
+  // of its destination, and the records are marked sent — one commit. Positions only grow and
+  // the transaction holds the write lock, so every message after `after` is one copied here.
+  const lastPosition = db
+    .prepare<[], number>('SELECT coalesce(max(position), 0) FROM causeway_messages')
+    .pluck();
+  const copy = db.prepare<[{ now: number; sequences: string }]>(
+    `INSERT INTO causeway_messages (destination, id, headers, body, partition_key, created_at)
+     SELECT destination, message_id, headers, body, partition_key, @now FROM causeway_outbox
+     WHERE sequence IN (SELECT value FROM json_each(@sequences)) ORDER BY sequence`,
+  );
+  const fanOut = fanOutStatement(db);
+  const sent = db.prepare<[{ owner: string; now: number; sequences: string }]>(
+    `UPDATE causeway_outbox SET claimed_by = @owner, sent_at = @now
+     WHERE sequence IN (SELECT value FROM json_each(@sequences))`,
+  );
+  const relay = (owner: string, limit: number): Map<string, number> => {
+    const now = Date.now();
+    const picked = pick(owner, limit, now);
+    const destinations = new Map<string, number>();
+    if (picked.length === 0) return destinations;
+    const sequences = sequencesOf(picked);
+    const after = lastPosition.get() ?? 0;
+    copy.run({ now, sequences });
+    fanOut.run({ now, after });
+    sent.run({ owner, now, sequences });
+    for (const row of picked)
+      destinations.set(row.destination, (destinations.get(row.destination) ?? 0) + 1);
+    return destinations;
+  };
   return {
-    claim: db.transaction((params: ClaimParameters) => pick.all(params) as RawRecord[]),
+    claim: db.transaction(claim),
+    relay: db.transaction(relay),
     markSent: db.prepare<[{ owner: string; now: number; sequences: string }]>(
       `UPDATE causeway_outbox SET sent_at = @now WHERE ${held}`,
     ),
