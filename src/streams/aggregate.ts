@@ -69,13 +69,13 @@ export class KeyAggregateProcessor extends Processor {
 }
 
 /**
- * What tumbling, hopping and session aggregations share: a window store, the operator's
- * stream time (the highest event time it has seen), and how results leave — every update
+ * What tumbling, hopping and session aggregations share: a window store (which also keeps the
+ * operator's stream time, the highest event time it has seen, so a restored operator closes
+ * windows where it left off), and how results leave — every update
  * (`update`) or once per window as the store expires it (`final`).
  */
 abstract class WindowAggregateProcessor extends Processor {
   protected readonly store: WindowStore;
-  protected streamTime = -Infinity;
   /** Called by the store for each window it expires: emits the final value in `final` mode. */
   protected readonly emitFinal = (entry: WindowEntry): void => {
     if (this.emit !== 'final') return;
@@ -157,11 +157,11 @@ export class TimeWindowAggregateProcessor extends WindowAggregateProcessor {
     const key = groupKey(this.keyOf, record);
     const t = record.timestamp;
     const { size, grace } = this.spec;
-    if (t > this.streamTime) {
-      this.streamTime = t;
+    if (t > this.store.streamTime) {
+      this.store.streamTime = t;
       if (this.store.earliestEnd <= t - grace) this.store.expire(t - grace, this.emitFinal);
     }
-    const watermark = this.streamTime - grace;
+    const watermark = this.store.streamTime - grace;
     // A record in some open windows counts there; only one every window of which closed is late.
     let added = false;
     const last = lastWindowStart(this.spec, t);
@@ -203,14 +203,14 @@ export class SessionAggregateProcessor extends WindowAggregateProcessor {
   process(record: StreamRecord): void {
     const key = groupKey(this.keyOf, record);
     const { gap, grace } = this.spec;
-    if (record.timestamp > this.streamTime) {
-      this.streamTime = record.timestamp;
-      const upTo = this.streamTime - grace - gap;
+    if (record.timestamp > this.store.streamTime) {
+      this.store.streamTime = record.timestamp;
+      const upTo = this.store.streamTime - grace - gap;
       if (this.store.earliestEnd <= upTo) this.store.expire(upTo, this.emitFinal);
     }
     const t = record.timestamp;
-    if (t < this.streamTime - grace) {
-      this.late(record, key, this.streamTime - grace);
+    if (t < this.store.streamTime - grace) {
+      this.late(record, key, this.store.streamTime - grace);
       return;
     }
     const touching: WindowEntry[] = [];

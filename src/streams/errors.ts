@@ -22,3 +22,24 @@ export class OperatorFailedError extends CausewayError {
     return { ...super.toJSON(), source: this.source, position: this.position };
   }
 }
+
+/**
+ * Another process took this state scope over (a newer generation claimed it, or the lease
+ * expired and was claimed): this backend's commit was refused and nothing of it was
+ * written. Stop processing the scope; its new owner resumes from the last commit.
+ */
+export class StateFencedError extends CausewayError {
+  constructor(
+    readonly scope: string,
+    readonly generation: number,
+  ) {
+    super(
+      'LEASE_LOST',
+      `State scope "${scope}" is no longer held by generation ${generation}: another process took it over. ` +
+        'Stop processing it; the new owner resumes from the last commit.',
+    );
+  }
+  override toJSON() {
+    return { ...super.toJSON(), scope: this.scope, generation: this.generation };
+  }
+}

@@ -61,3 +61,20 @@ export { DEFAULT_REDELIVERY_CAPACITY } from './sources/redelivery-log.js';
 export { EventStoreSink, type EventStoreSinkOptions } from './sinks/event-store-sink.js';
 export { TransportSink, type TransportSinkOptions } from './sinks/transport-sink.js';
 export { StreamTask, type StreamTaskOptions } from './task.js';
+export { OperatorFailedError, StateFencedError } from './errors.js';
+export { DurableStateBackend, type DurableStateOptions, type StateCodec } from './durable-state.js';
+export { MemoryStateRepository } from './memory-state-repository.js';
+export { tableWriteOf, tableWritesOf, validateTableSink } from './state-repository.js';
+export type {
+  ClaimRequest,
+  OutboxRow,
+  ScopeOwner,
+  SqlValue,
+  StateChanges,
+  StateRepository,
+  StoredKeyValue,
+  StoredState,
+  StoredWindow,
+  TableSinkSpec,
+  TableWrite,
+} from './state-repository.js';

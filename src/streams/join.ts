@@ -21,7 +21,6 @@ interface Buffered {
  */
 class JoinState {
   readonly store: WindowStore<unknown, Buffered[]>;
-  streamTime = -Infinity;
   /** The left input's processor: the join's single output. */
   left: StreamJoinProcessor | undefined;
 
@@ -45,12 +44,12 @@ class JoinState {
 
   process(side: 'left' | 'right', record: StreamRecord): void {
     const t = record.timestamp;
-    if (t > this.streamTime) {
-      this.streamTime = t;
-      const watermark = this.streamTime - this.windows.grace;
+    if (t > this.store.streamTime) {
+      this.store.streamTime = t;
+      const watermark = this.store.streamTime - this.windows.grace;
       if (this.store.earliestEnd < watermark) this.store.expire(watermark - 1, this.#expired);
     }
-    const watermark = this.streamTime - this.windows.grace;
+    const watermark = this.store.streamTime - this.windows.grace;
     if (t < watermark) {
       this.context.late(this.name, record, watermark);
       return;
@@ -64,16 +63,25 @@ class JoinState {
     this.#high = side === 'left' ? t + after : t + before;
     this.store.forEachOfKey(record.key, this.#matchEntry);
     this.#self = undefined;
+    // Buffers change in place; putting them back tells a durable store's write cache.
+    const changed = this.#changed;
+    for (let i = 0; i < changed.length; i++) {
+      const entry = changed[i] as WindowEntry<unknown, Buffered[]>;
+      this.store.put(record.key, entry.start, entry.end, entry.value);
+    }
+    changed.length = 0;
     const reach = side === 'left' ? after : before;
     const slot = this.store.get(record.key, t, t + reach);
     if (slot) slot.push(self);
-    else this.store.put(record.key, t, t + reach, [self]);
+    this.store.put(record.key, t, t + reach, slot ?? [self]);
   }
 
   // The record being matched, for `#matchEntry`: one callback made once, not a closure per record.
   #self: Buffered | undefined;
   #low = 0;
   #high = 0;
+  /** Buffers whose records got their first match during one `process` call (reused). */
+  readonly #changed: WindowEntry<unknown, Buffered[]>[] = [];
 
   readonly #matchEntry = (entry: WindowEntry<unknown, Buffered[]>): void => {
     if (entry.start < this.#low || entry.start > this.#high) return;
@@ -82,6 +90,7 @@ class JoinState {
     for (let i = 0; i < buffered.length; i++) {
       const other = buffered[i] as Buffered;
       if (other.side === self.side) continue;
+      if (!other.matched) this.#changed.push(entry);
       other.matched = true;
       self.matched = true;
       const left = self.side === 'left' ? self.record : other.record;

@@ -42,6 +42,13 @@ export interface WindowStore<K = unknown, V = unknown> {
   /** The soonest end of any window held, or `Infinity`: lets operators skip `expire` cheaply. */
   readonly earliestEnd: number;
   readonly size: number;
+  /**
+   * The highest event time the owning operator has seen (`-Infinity` before any). It lives
+   * in the store, not the operator, so a durable backend restores it with the windows: a
+   * restarted operator's watermark is where it was, and a record late before a crash is
+   * late after it too.
+   */
+  streamTime: number;
 }
 
 /**
@@ -123,6 +130,7 @@ export class MemoryWindowStore<K, V> implements WindowStore<K, V> {
    */
   #last: Slot<K, V> | undefined;
   #size = 0;
+  streamTime = -Infinity;
 
   constructor(readonly name: string) {}
 

@@ -69,3 +69,8 @@ export {
   PostgresProcessStore,
   type PostgresProcessStoreOptions,
 } from './postgres-process-store.js';
+export {
+  createPostgresStateRepository,
+  PostgresStateRepository,
+  type PostgresStateRepositoryOptions,
+} from './postgres-state-repository.js';

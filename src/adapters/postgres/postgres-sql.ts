@@ -22,6 +22,7 @@ import { messagingTablesV6 } from './postgres-messaging-sql.js';
 import { processTablesV8 } from './postgres-process-sql.js';
 import { publishParsesOnceV10, queueFunctionsV9 } from './postgres-queue-functions.js';
 import { sagaTablesV7 } from './postgres-saga-sql.js';
+import { streamStateTablesV11 } from './postgres-stream-state-sql.js';
 import { transportTablesV5 } from './postgres-transport-sql.js';
 
 export interface Migration {
@@ -46,6 +47,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: queueFunctionsV9,
   },
   { version: 10, description: 'publish parses its batch once', sql: publishParsesOnceV10 },
+  { version: 11, description: 'stream processing state', sql: streamStateTablesV11 },
 ];
 
 /**

@@ -41,3 +41,7 @@ export type { SqlDeadLetter } from '../sql/queue-consumer.js';
 export { eventToMessage, type EventOutboxOptions } from '../sql/event-outbox.js';
 export { SqliteTimerStore } from './sqlite-timer-store.js';
 export { SqliteProcessStore } from './sqlite-process-store.js';
+export {
+  SqliteStateRepository,
+  type SqliteStateRepositoryOptions,
+} from './sqlite-state-repository.js';

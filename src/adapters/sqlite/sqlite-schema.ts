@@ -220,6 +220,60 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 7,
+    // Stream processing state, per scope (a task or one partition of it): who holds the scope
+    // (the generation fences a stale process), source positions, key-value and window
+    // entries, operators' stream times, and outputs waiting for their sink. Everything of
+    // one commit is written in one transaction.
+    sql: `
+      CREATE TABLE causeway_stream_scopes (
+        scope            TEXT PRIMARY KEY,
+        owner            TEXT,
+        generation       INTEGER NOT NULL,
+        lease_expires_at INTEGER,
+        updated_at       INTEGER NOT NULL
+      );
+      CREATE TABLE causeway_stream_positions (
+        scope    TEXT NOT NULL,
+        source   TEXT NOT NULL,
+        position TEXT NOT NULL,
+        PRIMARY KEY (scope, source)
+      ) WITHOUT ROWID;
+      CREATE TABLE causeway_stream_entries (
+        scope  TEXT NOT NULL,
+        store  TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (scope, store, key_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE causeway_stream_windows (
+        scope        TEXT NOT NULL,
+        store        TEXT NOT NULL,
+        key_id       TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        window_end   INTEGER NOT NULL,
+        key          TEXT NOT NULL,
+        value        TEXT NOT NULL,
+        PRIMARY KEY (scope, store, key_id, window_start, window_end)
+      ) WITHOUT ROWID;
+      CREATE TABLE causeway_stream_times (
+        scope       TEXT NOT NULL,
+        store       TEXT NOT NULL,
+        stream_time REAL NOT NULL,
+        PRIMARY KEY (scope, store)
+      ) WITHOUT ROWID;
+      CREATE TABLE causeway_stream_outbox (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope  TEXT NOT NULL,
+        id     TEXT NOT NULL,
+        sink   TEXT NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (scope, id)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
