@@ -2,6 +2,7 @@ import { ValidationError } from '../core/errors.js';
 import type { StreamSink, StreamSource } from './ports.js';
 import type { OutputRecord, StreamRecord } from './record.js';
 import type { StreamRuntime } from './runtime.js';
+import type { StateBackend } from './stores.js';
 import { RedeliveryLog } from './sources/redelivery-log.js';
 
 export interface StreamTaskOptions {
@@ -225,7 +226,7 @@ export class StreamTask {
         read: after,
         acknowledged: after,
         redeliveries: source.redeliveryId
-          ? new RedeliveryLog(runtime.backend, source.name, this.options.redeliveryCapacity)
+          ? redeliveryLog(runtime.backend, source.name, this.options.redeliveryCapacity)
           : undefined,
       };
     });
@@ -264,6 +265,24 @@ export class StreamTask {
       lane.acknowledged = lane.read;
     }
   }
+}
+
+/**
+ * One redelivery log per backend and source, however many tasks run over the backend: a
+ * backend creates each store once (a durable one loads it from its committed rows then).
+ */
+const redeliveryLogs = new WeakMap<StateBackend, Map<string, RedeliveryLog>>();
+
+function redeliveryLog(
+  backend: StateBackend,
+  source: string,
+  capacity: number | undefined,
+): RedeliveryLog {
+  let logs = redeliveryLogs.get(backend);
+  if (!logs) redeliveryLogs.set(backend, (logs = new Map()));
+  let log = logs.get(source);
+  if (!log) logs.set(source, (log = new RedeliveryLog(backend, source, capacity)));
+  return log;
 }
 
 /** The lane whose head has the lowest event time, or `undefined` when none holds a record. */

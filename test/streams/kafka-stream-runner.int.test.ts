@@ -45,6 +45,7 @@ it('splits a topic by partition across processes in the group; a moved partition
   const backends = new Map<number, MemoryStateBackend>();
   const sink = new MemoryStreamSink('counts');
   const failures: unknown[] = [];
+  const released = new Set<number>();
   const options: KafkaStreamRunnerOptions = {
     brokers: brokers.split(','),
     topic: new KafkaNames(prefix).topic('clicks'),
@@ -57,6 +58,10 @@ it('splits a topic by partition across processes in the group; a moved partition
       return backend;
     },
     sinks: () => [sink],
+    release: (partition, backend) => {
+      expect(backend).toBe(backends.get(partition));
+      released.add(partition);
+    },
     commitEvery: 10,
     sessionTimeoutMs: settings.sessionTimeoutMs!,
     heartbeatIntervalMs: settings.heartbeatIntervalMs!,
@@ -95,6 +100,8 @@ it('splits a topic by partition across processes in the group; a moved partition
   await counted('two processes count their partitions');
 
   await first.stop();
+  // The partitions it gave up at the split, then the rest when it stopped.
+  expect(released).toEqual(new Set([0, 1, 2]));
   await eventually(() => second.partitions.size === 3, {
     timeoutMs: 30_000,
     what: 'the stopped process’s partitions move to the other',

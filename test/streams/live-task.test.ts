@@ -256,3 +256,28 @@ it('outputs committed but not written when the sink failed are delivered first b
   stop.abort();
   expect(await running).toBe(0);
 });
+
+it('tasks over one backend share its redelivery log: a durable backend creates each store once', async () => {
+  // As DurableStateBackend does: a store is created (and loaded) once per backend.
+  class OnceBackend extends MemoryStateBackend {
+    readonly #created = new Set<string>();
+    override keyValueStore<K, V>(name: string) {
+      if (this.#created.has(name)) throw new Error(`store ${name} created twice`);
+      this.#created.add(name);
+      return super.keyValueStore<K, V>(name);
+    }
+  }
+  const backend = new OnceBackend();
+  const runtime = new StreamRuntime(countTopology('clicks'), { backend });
+  // Message-like identities: the same id delivered twice is counted once.
+  const source = Object.assign(new MemoryStreamSource<string, string>('clicks'), {
+    redeliveryId: (record: StreamRecord) => String(record.value),
+  });
+  const sink = new MemoryStreamSink('counts');
+  source.push('a', 'm1', 1);
+  expect(await new StreamTask({ runtime, sources: [source], sinks: [sink] }).runToEnd()).toBe(1);
+  source.push('a', 'm1', 2); // a redelivery of m1
+  source.push('a', 'm2', 3);
+  expect(await new StreamTask({ runtime, sources: [source], sinks: [sink] }).runToEnd()).toBe(2);
+  expect(latest(sink.records)).toEqual({ a: 2 });
+});

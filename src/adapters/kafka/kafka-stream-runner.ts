@@ -30,6 +30,12 @@ export interface KafkaStreamRunnerOptions {
    * process; the in-memory one only lives as long as the process.
    */
   backend(partition: number): StateBackend | Promise<StateBackend>;
+  /**
+   * Called when a partition leaves this process, after its task's final commit, with the
+   * backend `backend` gave for it: give a durable backend's lease up here, so the next owner
+   * claims the partition's state at once.
+   */
+  release?(partition: number, backend: StateBackend): void | Promise<void>;
   /** The sinks of one partition's task (they may be shared by every partition). */
   sinks?(partition: number): readonly StreamSink[];
   /** Records between commits (default 100). */
@@ -58,8 +64,15 @@ export interface KafkaStreamRunnerOptions {
   onPartitions?: (partitions: ReadonlySet<number>) => void;
 }
 
-interface PartitionTask {
+/** A partition's state while this process owns it: kept across the task restarts of rebalances. */
+interface PartitionState {
+  backend: StateBackend;
   runtime: StreamRuntime;
+  /** Its task failed: the runtime refuses records, so the next start reopens the state. */
+  failed: boolean;
+}
+
+interface PartitionTask {
   stop: AbortController;
   done: Promise<unknown>;
 }
@@ -78,6 +91,7 @@ export class KafkaStreamRunner {
   readonly #consumer: Consumer<string, string, string, string>;
   /** The partitions assigned here: their records are buffered, never dropped. */
   readonly #sources = new Map<number, KafkaPartitionSource>();
+  readonly #states = new Map<number, PartitionState>();
   readonly #tasks = new Map<number, PartitionTask>();
   /** Newly assigned partitions not fetched yet: where their fetch must start (see `#seek`). */
   readonly #seekTo = new Map<number, bigint | undefined>();
@@ -126,14 +140,17 @@ export class KafkaStreamRunner {
 
   /** A partition's runtime (metrics, stores), while this process owns the partition. */
   runtime(partition: number): StreamRuntime | undefined {
-    return this.#tasks.get(partition)?.runtime;
+    return this.#tasks.has(partition) ? this.#states.get(partition)?.runtime : undefined;
   }
 
   /** Commits and stops every task, then leaves the group (the partitions move on at once). */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    await this.#change(() => this.#stopAll());
+    await this.#change(async () => {
+      await this.#stopAll();
+      for (const partition of [...this.#states.keys()]) await this.#release(partition);
+    });
     for (const source of this.#sources.values()) source.close();
     this.#sources.clear();
     try {
@@ -211,8 +228,10 @@ export class KafkaStreamRunner {
 
   async #assign(): Promise<void> {
     if (this.#stopped) return;
-    for (const partition of this.#tasks.keys())
+    for (const partition of [...this.#tasks.keys()])
       if (!this.#sources.has(partition)) await this.#stopTask(partition);
+    for (const partition of [...this.#states.keys()])
+      if (!this.#sources.has(partition)) await this.#release(partition);
     for (const [partition, source] of this.#sources)
       if (!this.#tasks.has(partition)) await this.#startTask(partition, source);
     this.options.onPartitions?.(this.partitions);
@@ -241,8 +260,14 @@ export class KafkaStreamRunner {
 
   async #startTask(partition: number, source: KafkaPartitionSource): Promise<void> {
     const { options } = this;
-    const backend = await options.backend(partition);
-    const runtime = new StreamRuntime(options.topology, { backend });
+    if (this.#states.get(partition)?.failed) await this.#release(partition);
+    let state = this.#states.get(partition);
+    if (!state) {
+      const backend = await options.backend(partition);
+      const runtime = new StreamRuntime(options.topology, { backend });
+      this.#states.set(partition, (state = { backend, runtime, failed: false }));
+    }
+    const { backend, runtime } = state;
     if (this.#seekTo.has(partition)) {
       const position = backend.committedPositions().get(options.source);
       const offset = position?.slice(position.lastIndexOf(':') + 1);
@@ -261,8 +286,12 @@ export class KafkaStreamRunner {
         : { commitIntervalMs: options.commitIntervalMs }),
     });
     const stop = new AbortController();
-    const done = task.run(stop.signal).catch((error: unknown) => this.#report(error, partition));
-    this.#tasks.set(partition, { runtime, stop, done });
+    const failed = state;
+    const done = task.run(stop.signal).catch((error: unknown) => {
+      failed.failed = true;
+      this.#report(error, partition);
+    });
+    this.#tasks.set(partition, { stop, done });
   }
 
   /**
@@ -283,6 +312,14 @@ export class KafkaStreamRunner {
     this.#tasks.delete(partition);
     task.stop.abort();
     await task.done;
+  }
+
+  /** The partition left (or the runner stops): its task is stopped; hand its backend back. */
+  async #release(partition: number): Promise<void> {
+    const state = this.#states.get(partition);
+    if (!state) return;
+    this.#states.delete(partition);
+    await this.options.release?.(partition, state.backend);
   }
 
   async #stopAll(): Promise<void> {
