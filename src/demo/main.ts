@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import type { DemoFlags } from '../cli/commands/demo.js';
 import type { ProgressSink } from '../cli/context.js';
 import { CliError, ExitCode } from '../cli/errors.js';
-import { ordersApi } from './http.js';
-import { runDemo } from './run.js';
+import { startDistributed } from './distributed.js';
+import { runDemo, serveOrders } from './run.js';
 import { startSingleProcess } from './single-process.js';
 import { checkSummary, formatSummary, type DemoSummary } from './summary.js';
 import type { DemoSystem } from './system.js';
@@ -24,8 +24,22 @@ export interface DemoIo {
 }
 
 export async function runDemoCommand(flags: DemoFlags, io: DemoIo): Promise<DemoSummary> {
-  if (flags.distributed)
-    throw new CliError('--distributed is not available yet', undefined, ExitCode.UsageError);
+  if (flags.distributed) {
+    if (flags.store === undefined || flags.transport === undefined)
+      throw new CliError(
+        '--distributed needs --store <postgres-url> and --transport <kafka|rabbitmq|nats>',
+        'scripts/services.sh env prints the local URLs',
+        ExitCode.UsageError,
+      );
+    if (!/^postgres(ql)?:\/\//i.test(flags.store))
+      throw new CliError('--store must be a postgres:// URL', undefined, ExitCode.UsageError);
+    const system = await startDistributed({
+      url: flags.store,
+      schema: flags.schema ?? 'causeway_demo',
+      broker: flags.transport,
+    });
+    return runOn(system, flags, io);
+  }
   if (flags.store !== undefined || flags.transport !== undefined)
     throw new CliError(
       '--store and --transport need --distributed',
@@ -42,11 +56,7 @@ export async function runDemoCommand(flags: DemoFlags, io: DemoIo): Promise<Demo
 }
 
 async function runOn(system: DemoSystem, flags: DemoFlags, io: DemoIo): Promise<DemoSummary> {
-  const app = ordersApi({
-    commands: system.orders.commands,
-    views: system.orders.views,
-    metrics: system.metrics,
-  });
+  const app = serveOrders(system);
   try {
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     io.note(`demo: orders API on ${url} · ${system.description}`);

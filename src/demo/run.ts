@@ -10,7 +10,7 @@ import { TimeoutError } from '../core/errors.js';
 import { auditLedgers } from './audit.js';
 import { demoOrder } from './catalogue.js';
 import { fulfilmentId } from './fulfilment.js';
-import type { FieldIssue } from './http.js';
+import { ordersApi, type FieldIssue } from './http.js';
 import { DESTINATIONS } from './services.js';
 import { percentile, type DemoSummary } from './summary.js';
 import type { DemoSystem } from './system.js';
@@ -22,6 +22,15 @@ export interface DemoRunOptions {
   /** Gives up (and names the stuck orders) after this long. Default 120 s. */
   timeoutMs?: number;
   progress: ProgressSink;
+}
+
+/** The HTTP API over a running system (not listening yet). */
+export function serveOrders(system: DemoSystem): ReturnType<typeof ordersApi> {
+  return ordersApi({
+    commands: system.orders.commands,
+    views: system.orders.views,
+    metrics: system.metrics,
+  });
 }
 
 /** `POST /orders`; throws unless the API answers 202. */

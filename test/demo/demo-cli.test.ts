@@ -32,4 +32,12 @@ describe('causeway demo (the command behind npm start)', () => {
     expect(result.stderr).toContain('error: --store and --transport need --distributed');
     expect(result.code).toBe(2);
   });
+
+  it('refuses --distributed without a store and a broker', async () => {
+    const result = await runCli(['demo', '--distributed', '--transport', 'nats']);
+    expect(result.stderr).toContain(
+      'error: --distributed needs --store <postgres-url> and --transport <kafka|rabbitmq|nats>',
+    );
+    expect(result.code).toBe(2);
+  });
 });

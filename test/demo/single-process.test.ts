@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedLedger } from '../../src/demo/audit.js';
-import { ordersApi } from '../../src/demo/http.js';
-import { placeInvalidOrder, runDemo } from '../../src/demo/run.js';
+import { placeInvalidOrder, runDemo, serveOrders } from '../../src/demo/run.js';
 import { startSingleProcess } from '../../src/demo/single-process.js';
 import { checkSummary, type DemoSummary } from '../../src/demo/summary.js';
 import type { DemoSystem } from '../../src/demo/system.js';
@@ -12,17 +11,13 @@ import type { DemoSystem } from '../../src/demo/system.js';
 const ORDERS = 40;
 const dir = mkdtempSync(join(tmpdir(), 'causeway-demo-test-'));
 let system: DemoSystem;
-let app: ReturnType<typeof ordersApi>;
+let app: ReturnType<typeof serveOrders>;
 let url: string;
 let summary: DemoSummary;
 
 beforeAll(async () => {
   system = await startSingleProcess(join(dir, 'demo.db'));
-  app = ordersApi({
-    commands: system.orders.commands,
-    views: system.orders.views,
-    metrics: system.metrics,
-  });
+  app = serveOrders(system);
   url = await app.listen({ host: '127.0.0.1', port: 0 });
   const progress: string[] = [];
   summary = await runDemo(system, url, {

@@ -8,6 +8,8 @@ export interface DemoFlags {
   serve?: boolean;
   /** A SQLite file (single process) when `--db` was given on the command line. */
   db?: string;
+  /** Distributed mode: the PostgreSQL schema (global `--schema`); default `causeway_demo`. */
+  schema?: string;
   distributed?: boolean;
   store?: string;
   transport?: 'kafka' | 'rabbitmq' | 'nats';
@@ -46,7 +48,10 @@ export function registerDemoCommand(program: Command, run: DemoRunner): void {
       '--distributed',
       'run orders, inventory, payments and shipping as four processes (needs --store and --transport)',
     )
-    .option('--store <postgres-url>', 'distributed mode: the PostgreSQL database')
+    .option(
+      '--store <postgres-url>',
+      'distributed mode: the PostgreSQL database (the demo drops and recreates its schema, --schema, default causeway_demo)',
+    )
     .addOption(
       new Option('--transport <broker>', 'distributed mode: the broker').choices([
         'kafka',
@@ -64,7 +69,11 @@ export function registerDemoCommand(program: Command, run: DemoRunner): void {
       while (root.parent) root = root.parent;
       // `--db` is a global flag with a default: only a file named on purpose replaces the temp one.
       const source = root.getOptionValueSource('db');
-      const db = root.opts<{ db: string }>().db;
-      await run({ ...flags, ...(source === 'cli' || source === 'env' ? { db } : {}) });
+      const { db, schema } = root.opts<{ db: string; schema?: string }>();
+      await run({
+        ...flags,
+        ...(source === 'cli' || source === 'env' ? { db } : {}),
+        ...(schema !== undefined && { schema }),
+      });
     });
 }

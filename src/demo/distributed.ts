@@ -1,0 +1,137 @@
+/**
+ * Distributed mode: the same flow as four processes. This one is the orders service (HTTP API,
+ * command bus, projection, saga runtime, outbox relay) on PostgreSQL; inventory, payments and
+ * shipping run as child processes with their own connections. Everything between them goes
+ * through the broker.
+ */
+import { randomBytes } from 'node:crypto';
+import { sleep } from '../core/retry.js';
+import { createTransport } from '../messaging/create-transport.js';
+import { OutboxRelay } from '../messaging/outbox.js';
+import {
+  openBroker,
+  openPostgresPool,
+  quoteIdent,
+  type BrokerKind,
+  type PostgresTarget,
+} from './brokers.js';
+import { ServiceProcess } from './children.js';
+import type { FulfilmentOptions } from './fulfilment.js';
+import { demoMetrics } from './metrics.js';
+import { startOrdersService } from './orders-service.js';
+import { ORDER_EVENTS } from './order-views.js';
+import type { ServiceName } from './services.js';
+import type { DemoSql } from './sql.js';
+import type { DemoSystem } from './system.js';
+
+export interface DistributedOptions extends PostgresTarget {
+  broker: BrokerKind;
+  fulfilment?: FulfilmentOptions;
+}
+
+export interface DistributedSystem extends DemoSystem {
+  /** The child processes, for the crash test to kill and restart. */
+  readonly services: ReadonlyMap<ServiceName, ServiceProcess>;
+}
+
+/** Thrown when the schema holds tables that are not the demo's: the demo never drops those. */
+export class ForeignSchemaError extends Error {
+  constructor(schema: string, table: string) {
+    super(`Schema ${schema} holds ${table}, which is not the demo's; pick another --schema`);
+    this.name = 'ForeignSchemaError';
+  }
+}
+
+/** How often the dead-letter count is read: the letters live in another process's broker log. */
+const DEAD_LETTER_POLL_MS = 200;
+
+export async function startDistributed(options: DistributedOptions): Promise<DistributedSystem> {
+  const { pool, sql } = await openPostgresPool(options, 8);
+  await resetSchema(sql, options.schema);
+  const prefix = `causeway-demo-${randomBytes(4).toString('hex')}`;
+  const { createPostgresEventStore, createPostgresOutboxStore, createPostgresSagaStore } =
+    await import('../adapters/postgres/index.js');
+  const store = await createPostgresEventStore({
+    pool,
+    schema: options.schema,
+    outbox: {
+      destination: (event) => (event.streamId.startsWith('order-') ? ORDER_EVENTS : undefined),
+    },
+  });
+  const outbox = await createPostgresOutboxStore({ pool, schema: options.schema });
+  const sagaStore = await createPostgresSagaStore({ pool, schema: options.schema });
+  const driver = await openBroker(options.broker, prefix);
+  const transport = createTransport(driver);
+  const relay = new OutboxRelay({ store: outbox, driver });
+  const services = new Map<ServiceName, ServiceProcess>();
+  const args = [options.url, options.schema, options.broker, prefix];
+  for (const name of ['inventory', 'payments', 'shipping'] as const)
+    services.set(name, new ServiceProcess(name, args));
+  const close = async () => {
+    await Promise.all([...services.values()].map((s) => s.stop()));
+    await relay.stop();
+    await transport.close();
+    // Each store may hold a LISTEN connection of its own: closing the pool alone leaves them.
+    await Promise.all([store.close(), outbox.close(), sagaStore.close()]);
+    await sql.close();
+  };
+  try {
+    await Promise.all([...services.values()].map((s) => s.start()));
+    const orders = await startOrdersService({
+      store,
+      sagaStore,
+      transport,
+      sql,
+      ...(options.fulfilment && { fulfilment: options.fulfilment }),
+    });
+    const deadLetters = driver.deadLetterStore;
+    return {
+      description: `4 processes · PostgreSQL (schema ${options.schema}) · ${options.broker}`,
+      orders,
+      transport,
+      deadLetters,
+      ledgers: sql,
+      services,
+      metrics: demoMetrics({
+        deadLetters: () => deadLetters.count(),
+        outboxBacklog: async () =>
+          Number(
+            (
+              await sql.all<{ n: string }>(
+                'SELECT COUNT(*) AS n FROM causeway_outbox WHERE sent_at IS NULL',
+              )
+            )[0]?.n ?? 0,
+          ),
+        projectionLag: async () =>
+          (await store.headPosition()) - (await orders.views.appliedEvents()),
+        sagaCounts: () => orders.sagaCounts(),
+      }),
+      async waitForDeadLetters(wanted, signal) {
+        while ((await deadLetters.count()) < wanted) {
+          await sleep(DEAD_LETTER_POLL_MS, signal);
+        }
+      },
+      async close() {
+        await orders.stop();
+        await close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** A fresh schema per run; an old demo schema is dropped, anything else is refused. */
+async function resetSchema(sql: DemoSql, schema: string): Promise<void> {
+  const tables = await sql.all<{ table_name: string }>(
+    'SELECT table_name FROM information_schema.tables WHERE table_schema = ?',
+    [schema],
+  );
+  const foreign = tables.find(
+    (t) => !t.table_name.startsWith('demo_') && !t.table_name.startsWith('causeway_'),
+  );
+  if (foreign) throw new ForeignSchemaError(schema, foreign.table_name);
+  await sql.run(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+  await sql.run(`CREATE SCHEMA ${quoteIdent(schema)}`);
+}
