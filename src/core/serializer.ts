@@ -6,8 +6,12 @@ import { SerializationError } from './errors.js';
  * `SerializationError` naming the path, so nothing is lost without a trace.
  */
 export function serializeJson(value: unknown, what: string): string {
-  // One pass on the happy path: the replacer only flags trouble; the slower walk below runs
-  // just to name the offending path in the error.
+  // The happy path: a walk that proves the value is plain data (nothing JSON would drop or
+  // mangle), then V8's native stringify. A replacer would take it off its fast path: with
+  // one, serializing a message's data cost four times as much.
+  if (isPlainData(value, 0)) return JSON.stringify(value);
+  // Anything else (a Date, a class, a cycle, too deep to walk): the replacer only flags
+  // trouble; the slower walk below runs just to name the offending path in the error.
   let suspicious = false;
   let text: string | undefined;
   try {
@@ -27,6 +31,45 @@ export function serializeJson(value: unknown, what: string): string {
     throw new SerializationError(`Cannot serialize ${what}: ${problem}`);
   }
   return text;
+}
+
+/** How deep `isPlainData` walks before leaving the value to the replacer (cycles end there). */
+const PLAIN_DEPTH = 32;
+
+/**
+ * True when `value` is only strings, booleans, null, finite numbers, plain objects and arrays
+ * without holes or undefined items: what `JSON.stringify` writes as is. False for anything
+ * else, including what it could handle (a Date): false only means "take the careful path".
+ */
+function isPlainData(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= PLAIN_DEPTH) return false;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i];
+          if (item === undefined || !isPlainData(item, depth + 1)) return false;
+        }
+        return true;
+      }
+      if (!isPlainObject(value)) return false;
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        const item = (value as Record<string, unknown>)[key];
+        // An undefined property is dropped by design (as the replacer path allows).
+        if (item !== undefined && !isPlainData(item, depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 function isPlainObject(value: object): boolean {

@@ -55,19 +55,46 @@ export function toMessage(outgoing: OutgoingMessage, now: Date = new Date()): Me
   return message;
 }
 
+/** The attributes every message may carry as headers, in the order they are written. */
+const ATTRIBUTES = [
+  'specversion',
+  'id',
+  'source',
+  'type',
+  'time',
+  'subject',
+  ...EXTENSION_ATTRIBUTES,
+] as const;
+type HeaderNames = Record<(typeof ATTRIBUTES)[number], string>;
+const headerNamesByPrefix = new Map<string, HeaderNames>();
+
+/**
+ * The prefixed header names, built once per prefix: a name concatenated per message is a new
+ * string V8 must look up before it can be a property key, which made the headers object cost
+ * more than serializing the data.
+ */
+function headerNames(prefix: string): HeaderNames {
+  let names = headerNamesByPrefix.get(prefix);
+  if (!names) {
+    names = Object.fromEntries(ATTRIBUTES.map((name) => [name, prefix + name])) as HeaderNames;
+    headerNamesByPrefix.set(prefix, names);
+  }
+  return names;
+}
+
 export function encodeBinary(message: Message, prefix: string): WireMessage {
-  const headers: Record<string, string> = {
-    [`${prefix}specversion`]: '1.0',
-    [`${prefix}id`]: message.id,
-    [`${prefix}source`]: message.source,
-    [`${prefix}type`]: message.type,
-    [`${prefix}time`]: message.time.toISOString(),
-    'content-type': message.datacontenttype,
-  };
-  if (message.subject !== undefined) headers[`${prefix}subject`] = message.subject;
+  const names = headerNames(prefix);
+  const headers: Record<string, string> = {};
+  headers[names.specversion] = '1.0';
+  headers[names.id] = message.id;
+  headers[names.source] = message.source;
+  headers[names.type] = message.type;
+  headers[names.time] = message.time.toISOString();
+  headers['content-type'] = message.datacontenttype;
+  if (message.subject !== undefined) headers[names.subject] = message.subject;
   for (const name of EXTENSION_ATTRIBUTES) {
     const value = message[name];
-    if (value !== undefined) headers[`${prefix}${name}`] = value;
+    if (value !== undefined) headers[names[name]] = value;
   }
   for (const [name, value] of Object.entries(message.extensions))
     headers[`${prefix}${name}`] = value;

@@ -84,6 +84,18 @@ describe('serializeJson', () => {
     );
   });
 
+  it('takes the careful path past the plain-data check: holes, cycles, deep nesting', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => serializeJson([1, , 3], 'data')).toThrow(/\[1\] is undefined/);
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle['self'] = { back: cycle };
+    expect(() => serializeJson(cycle, 'data')).toThrow(/circular/);
+    let deep: unknown = { leaf: [1, 'two'] };
+    for (let i = 0; i < 100; i++) deep = { next: deep };
+    expect(serializeJson(deep, 'data')).toBe(JSON.stringify(deep));
+    expect(() => serializeJson({ inside: [deep, Symbol('s')] }, 'data')).toThrow(/symbol/);
+  });
+
   it('round-trips any JSON value', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
