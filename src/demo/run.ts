@@ -125,8 +125,11 @@ export async function runDemo(
     });
     const elapsedMs = performance.now() - started;
     // The view settles with the saga's last step; the saga records its end right after.
+    // One at a time: they are (nearly) all done, and each wait listens on the timeout signal.
     await untilAborted(
-      Promise.all([...placed].map((id) => runtime.wait(fulfilmentId(id), { signal: timeout }))),
+      (async () => {
+        for (const id of placed) await runtime.wait(fulfilmentId(id), { signal: timeout });
+      })(),
       timeout,
       async () => 'some sagas never finished after their orders settled',
     );
