@@ -29,7 +29,22 @@ export interface DeliveryScope {
  * delivery was given back unstarted; the first failure time rides in the failure state, both
  * read only when the message is a redelivery.
  */
-export async function toDelivery(msg: JsMsg, scope: DeliveryScope): Promise<Delivery> {
+export function toDelivery(msg: JsMsg, scope: DeliveryScope): Delivery | Promise<Delivery> {
+  // Only a redelivery reads its failure record: a first delivery is wrapped without yielding,
+  // so a burst of messages reaches the runtime in the turn it arrived in.
+  if (msg.info.deliveryCount > 1)
+    return scope.state
+      .read(scope.groupToken, msg.info.streamSequence)
+      .then((record) => wrap(msg, scope, record, true));
+  return wrap(msg, scope, { firstFailureAt: undefined, releases: 0 }, false);
+}
+
+function wrap(
+  msg: JsMsg,
+  scope: DeliveryScope,
+  record: FailureRecord,
+  redelivered: boolean,
+): Delivery {
   const raw = { headers: readHeaders(msg.headers), body: decoder.decode(msg.data) };
   let message: Message | undefined;
   let decodeError: Error | undefined;
@@ -39,10 +54,6 @@ export async function toDelivery(msg: JsMsg, scope: DeliveryScope): Promise<Deli
     decodeError = error instanceof Error ? error : new Error(String(error));
   }
   const sequence = msg.info.streamSequence;
-  const redelivered = msg.info.deliveryCount > 1;
-  const record: FailureRecord = redelivered
-    ? await scope.state.read(scope.groupToken, sequence)
-    : { firstFailureAt: undefined, releases: 0 };
 
   let done = false;
   const settle = async (work: () => Promise<void>) => {

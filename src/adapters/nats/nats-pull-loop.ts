@@ -1,4 +1,4 @@
-import type { Consumer as JsConsumer, JsMsg } from '@nats-io/jetstream';
+import type { FetchMessages, Consumer as JsConsumer, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redeliveryLimitFailure } from '../../messaging/dead-letters.js';
 import type { Delivery } from '../../messaging/transport.js';
@@ -17,12 +17,25 @@ export interface PullLoopSettings {
 
 /**
  * Pulls from the group's durable consumer with credit: never more than `prefetch` deliveries
- * unsettled in this process (the durable's `max_ack_pending` caps the whole group). Each pull
- * is left to finish rather than cancelled, because messages the server already sent to a
- * cancelled pull would sit unacknowledged until the ack wait ran out.
+ * unsettled in this process, counting what open pulls may still bring (the durable's
+ * `max_ack_pending` caps the whole group). Pulls overlap: a new one goes out as soon as a
+ * quarter of the prefetch is free, rather than after the previous pull was filled, so messages
+ * keep flowing while acks are confirmed (one pull at a time left the consumer idle for a pull
+ * round trip every few messages). Each pull is left to finish rather than cancelled, because
+ * messages the server already sent to a cancelled pull would sit unacknowledged until the ack
+ * wait ran out.
  */
 export class NatsPullLoop {
   readonly #unsettled = new Set<JsMsg>();
+  /** Pulls not finished yet (filled, expired or failed). */
+  readonly #pulls = new Set<Promise<void>>();
+  /** Messages asked for by open pulls and not received yet: credit already spoken for. */
+  #requested = 0;
+  /** The last hand-out still waiting (a redelivery's record); later messages queue behind it. */
+  #handing: Promise<void> = Promise.resolve();
+  /** Messages not handed out yet because one before them is still being wrapped. */
+  #waitingToHand = 0;
+  #failures = 0;
   #stopping = false;
   #wake: (() => void) | undefined;
   #running: Promise<void> = Promise.resolve();
@@ -31,7 +44,7 @@ export class NatsPullLoop {
   constructor(
     private readonly consumer: JsConsumer,
     private readonly settings: PullLoopSettings,
-    private readonly wrap: (msg: JsMsg) => Promise<Delivery>,
+    private readonly wrap: (msg: JsMsg) => Delivery | Promise<Delivery>,
     private readonly onDelivery: (delivery: Delivery) => void,
   ) {}
 
@@ -51,7 +64,7 @@ export class NatsPullLoop {
   /** Stops pulling; deliveries already handed out keep their heartbeat until settled. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#wake?.();
+    this.#wakeUp();
     await this.#running;
     if (this.#unsettled.size === 0) clearInterval(this.#heartbeat);
   }
@@ -67,36 +80,84 @@ export class NatsPullLoop {
   settled(msg: JsMsg): void {
     this.#unsettled.delete(msg);
     if (this.#stopping && this.#unsettled.size === 0) clearInterval(this.#heartbeat);
+    this.#wakeUp();
+  }
+
+  async #run(): Promise<void> {
+    const minPull = Math.ceil(this.settings.prefetch / 4);
+    while (!this.#stopping) {
+      const room = this.settings.prefetch - this.#unsettled.size - this.#requested;
+      // A pull per freed slot would cost the server a request per message: wait for a quarter.
+      if (room <= 0 || (room < minPull && this.#pulls.size > 0)) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        continue;
+      }
+      const pull = this.#pull(room).finally(() => this.#pulls.delete(pull));
+      this.#pulls.add(pull);
+    }
+    await Promise.all(this.#pulls);
+    await this.#handing;
+  }
+
+  /** One pull of up to `room` messages; its credit stays reserved until it is over. */
+  async #pull(room: number): Promise<void> {
+    this.#requested += room;
+    let received = 0;
+    try {
+      // A callback rather than the iterator: messages of overlapping pulls then reach `#hand`
+      // in the order they arrived on the connection (iterators would interleave them).
+      const options: FetchMessages & { callback: (msg: JsMsg) => void } = {
+        max_messages: room,
+        expires: this.settings.pullExpiresMs,
+        callback: (msg) => {
+          received++;
+          this.#requested--;
+          this.#receive(msg);
+        },
+      };
+      const messages = await this.consumer.fetch(options);
+      const outcome = await messages.closed();
+      if (outcome instanceof Error) throw outcome;
+      this.#failures = 0;
+    } catch (error) {
+      // Disconnected, or the stream is gone: report each failure, retry with a growing pause
+      // (the pull keeps its credit meanwhile, so no other pull goes out in its place).
+      this.settings.onError(error);
+      this.#failures++;
+      if (!this.#stopping) await sleep(Math.min(5_000, 100 * 2 ** Math.min(this.#failures, 6)));
+    } finally {
+      this.#requested -= room - received;
+      this.#wakeUp();
+    }
+  }
+
+  #wakeUp(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
   }
 
-  async #run(): Promise<void> {
-    let failures = 0;
-    while (!this.#stopping) {
-      const room = this.settings.prefetch - this.#unsettled.size;
-      if (room <= 0) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        continue;
-      }
-      try {
-        const batch = await this.consumer.fetch({
-          max_messages: room,
-          expires: this.settings.pullExpiresMs,
-        });
-        for await (const msg of batch) await this.#hand(msg);
-        failures = 0;
-      } catch (error) {
-        // Disconnected, or the stream is gone: report each failure, retry with a growing pause.
-        this.settings.onError(error);
-        failures++;
-        if (!this.#stopping) await sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
-      }
+  /**
+   * Hands a message to the runtime in arrival order: at once when nothing is waiting before it
+   * (a first delivery is wrapped without yielding), else after the redelivery being wrapped.
+   */
+  #receive(msg: JsMsg): void {
+    if (this.#waitingToHand === 0) {
+      const wrapping = this.#hand(msg);
+      if (!wrapping) return;
+      this.#waitingToHand++;
+      this.#handing = wrapping.finally(() => this.#waitingToHand--);
+      return;
     }
+    this.#waitingToHand++;
+    this.#handing = this.#handing
+      .then(() => this.#hand(msg))
+      .catch((error: unknown) => this.settings.onError(error))
+      .finally(() => this.#waitingToHand--);
   }
 
-  async #hand(msg: JsMsg): Promise<void> {
+  /** Returns a promise only while a redelivery's failure record is being read. */
+  #hand(msg: JsMsg): Promise<void> | undefined {
     const onlyFor = msg.headers?.get(RETRY_GROUP_HEADER);
     if (onlyFor && onlyFor !== this.settings.group) {
       // A dead letter sent back for another group: not ours to handle again.
@@ -104,15 +165,27 @@ export class NatsPullLoop {
       return;
     }
     this.#unsettled.add(msg);
-    let delivery: Delivery;
+    let wrapped: Delivery | Promise<Delivery>;
     try {
-      delivery = await this.wrap(msg);
+      wrapped = this.wrap(msg);
     } catch (error) {
-      // Left unsettled on purpose: JetStream redelivers it once the ack wait runs out.
-      this.#unsettled.delete(msg);
-      this.settings.onError(error);
+      this.#wrapFailed(msg, error);
       return;
     }
+    if (!(wrapped instanceof Promise)) return this.#handOut(wrapped);
+    return wrapped.then(
+      (delivery) => this.#handOut(delivery),
+      (error: unknown) => this.#wrapFailed(msg, error),
+    );
+  }
+
+  /** Left unsettled on purpose: JetStream redelivers it once the ack wait runs out. */
+  #wrapFailed(msg: JsMsg, error: unknown): void {
+    this.#unsettled.delete(msg);
+    this.settings.onError(error);
+  }
+
+  #handOut(delivery: Delivery): undefined {
     if (this.#stopping) return void delivery.release().catch(this.settings.onError);
     if (delivery.attempt > this.settings.maxDeliveries) {
       const { destination, group } = this.settings;
@@ -122,5 +195,6 @@ export class NatsPullLoop {
         .catch(this.settings.onError);
     }
     this.onDelivery(delivery);
+    return undefined;
   }
 }
