@@ -87,6 +87,8 @@ function prepare(db: SqliteDatabase) {
     // Per-key order: a keyed row waits while an earlier row of its key is leased to another
     // consumer. Earlier rows leased to this consumer arrive first (they are in its lanes);
     // earlier rows waiting for their retry delay do not hold the key back (see Consumer).
+    // The check reads the (partial) per-key index: without statistics the planner would walk
+    // every earlier delivery of the group through the primary key instead.
     claimable: db.prepare<
       [{ d: string; g: string; c: string; now: number; limit: number }],
       RawClaim
@@ -97,7 +99,7 @@ function prepare(db: SqliteDatabase) {
        WHERE d.destination = @d AND d.group_name = @g AND d.available_at <= @now
          AND (d.locked_until IS NULL OR d.locked_until < @now)
          AND (d.partition_key IS NULL OR NOT EXISTS (
-           SELECT 1 FROM causeway_deliveries e
+           SELECT 1 FROM causeway_deliveries e INDEXED BY causeway_deliveries_by_key
            WHERE e.destination = d.destination AND e.group_name = d.group_name
              AND e.partition_key = d.partition_key AND e.position < d.position
              AND e.locked_until >= @now AND e.locked_by <> @c))
