@@ -6,11 +6,11 @@ interface PendingAcks {
 }
 
 /**
- * Gathers one consumer's acks for the rest of the event-loop turn and sends them as one `ACK`
- * script per stream (`XACK` with every id, `XDEL` too on the group's retry stream). The runtime
- * acks handlers that finished together one by one; a script per entry cost Redis a Lua call per
- * message and this process a command per message, the most of its per-message work in a
- * profile. Each ack still resolves only once Redis answered the batch that carried it.
+ * Gathers one consumer's acks until the promise jobs queued with them have run, and sends them
+ * as one `ACK` script per stream (`XACK` with every id, `XDEL` too on the group's retry stream).
+ * The runtime acks handlers that finished together one by one; a script per entry cost Redis a
+ * Lua call and this process a command per message. Each ack still resolves only once Redis
+ * answered the batch that carried it.
  */
 export class RedisAckBatch {
   readonly #pending = new Map<string, PendingAcks>();
@@ -33,8 +33,9 @@ export class RedisAckBatch {
     const done = new Promise<void>((resolve, reject) => pending.waiters.push({ resolve, reject }));
     if (!this.#scheduled) {
       this.#scheduled = true;
-      // After the handlers that finish in this turn have acked too.
-      setImmediate(() => this.#flush());
+      // Once the promise jobs queued now have run: the handlers that finished with this one
+      // (a burst read together) have acked too, and no I/O turn delays the acks.
+      process.nextTick(() => this.#flush());
     }
     return done;
   }
