@@ -83,8 +83,12 @@ export interface TimerStore {
   nextDueAt(scopes?: readonly string[]): Promise<Date | undefined>;
   /** Deletes timers fired before `olderThan`; returns how many. */
   cleanup(olderThan: Date): Promise<number>;
-  /** Wakes a scheduler when a timer is scheduled (where the store can tell). */
-  onSchedule?(listener: () => void): () => void;
+  /**
+   * Wakes a scheduler when a timer is scheduled (where the store can tell), with its due time
+   * when the store knows it: a scheduler already waking up sooner need not look. `undefined`
+   * means "something may have been scheduled": look now.
+   */
+  onSchedule?(listener: (dueAt?: Date) => void): () => void;
 }
 
 /**
@@ -94,7 +98,7 @@ export interface TimerStore {
  */
 export class MemoryTimerStore implements TimerStore {
   readonly #timers = new Map<string, TimerRecord>();
-  readonly #listeners = new Set<() => void>();
+  readonly #listeners = new Set<(dueAt?: Date) => void>();
 
   async schedule(timer: TimerSchedule): Promise<void> {
     this.scheduleNow(timer, new Date());
@@ -116,7 +120,7 @@ export class MemoryTimerStore implements TimerStore {
       firedAt: undefined,
       attempts: 0,
     });
-    for (const listener of this.#listeners) listener();
+    for (const listener of this.#listeners) listener(new Date(timer.dueAt));
   }
 
   async cancel(scope: string, key: string, name: string): Promise<boolean> {
@@ -222,7 +226,7 @@ export class MemoryTimerStore implements TimerStore {
     return removed;
   }
 
-  onSchedule(listener: () => void): () => void {
+  onSchedule(listener: (dueAt?: Date) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

@@ -70,6 +70,8 @@ export class TimerScheduler {
   readonly #onError: (error: unknown, timer: TimerRecord | undefined) => void;
   readonly #stop = new AbortController();
   #wait: AbortController | undefined;
+  /** When the current sleep ends (the scheduler's clock, ms); `undefined` while working. */
+  #sleepingUntil: number | undefined;
   #woken = false;
   #loop: Promise<void> | undefined;
   #fired = 0;
@@ -101,7 +103,7 @@ export class TimerScheduler {
   /** Starts firing in the background until `stop()`. */
   start(): void {
     if (this.#loop || this.#stop.signal.aborted) return;
-    const unlisten = this.#store.onSchedule?.(() => this.#wake());
+    const unlisten = this.#store.onSchedule?.((dueAt) => this.#wake(dueAt));
     this.#loop = this.#run().finally(() => unlisten?.());
   }
 
@@ -180,11 +182,21 @@ export class TimerScheduler {
       if (this.#stop.signal.aborted || this.#woken) continue;
       this.#wait = new AbortController();
       // A due time already passed still waits a tick, so a failing store cannot spin.
-      await this.#sleep(Math.max(delay, 1), this.#wait.signal).catch(() => undefined);
+      const sleepMs = Math.max(delay, 1);
+      this.#sleepingUntil = this.#clock.now().getTime() + sleepMs;
+      await this.#sleep(sleepMs, this.#wait.signal).catch(() => undefined);
+      this.#sleepingUntil = undefined;
     }
   }
 
-  #wake(): void {
+  /**
+   * A schedule was announced. While sleeping, only a timer due before the sleep ends is worth
+   * waking for (every schedule of a busy system would otherwise cost a claim round); while
+   * working, the next round looks anyway, so the wake is kept for it.
+   */
+  #wake(dueAt?: Date): void {
+    const until = this.#sleepingUntil;
+    if (dueAt !== undefined && until !== undefined && dueAt.getTime() >= until) return;
     this.#woken = true;
     this.#wait?.abort();
   }

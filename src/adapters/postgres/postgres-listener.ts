@@ -18,7 +18,8 @@ export class NotificationListener {
   readonly #channel: string;
   /** Notifications carrying this payload come from our own process, already announced. */
   readonly #ownPayload: string;
-  readonly #listeners = new Set<() => void>();
+  /** Called with the notification's payload; `undefined` when it may have been missed. */
+  readonly #listeners = new Set<(payload?: string) => void>();
   #client: Client | undefined;
   #connecting: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -37,7 +38,7 @@ export class NotificationListener {
     return this.#client !== undefined && this.#connecting === undefined;
   }
 
-  add(listener: () => void): () => void {
+  add(listener: (payload?: string) => void): () => void {
     this.#listeners.add(listener);
     if (!this.#started && !this.#closed) {
       this.#started = true;
@@ -49,8 +50,8 @@ export class NotificationListener {
   }
 
   /** Calls every listener now (used for commits made through this process). */
-  notify(): void {
-    for (const listener of [...this.#listeners]) listener();
+  notify(payload?: string): void {
+    for (const listener of [...this.#listeners]) listener(payload);
   }
 
   /** Waits until listening (or the first attempt failed); for tests that need a live channel. */
@@ -77,7 +78,8 @@ export class NotificationListener {
     const client = new pg.Client(this.#config);
     this.#client = client;
     client.on('notification', (message) => {
-      if (message.channel === this.#channel && message.payload !== this.#ownPayload) this.notify();
+      if (message.channel === this.#channel && message.payload !== this.#ownPayload)
+        this.notify(message.payload);
     });
     client.on('error', () => this.#lost(client));
     client.on('end', () => this.#lost(client));

@@ -41,18 +41,30 @@ CREATE TABLE ${s}.causeway_process_instances (
 const TIMER_COLUMNS = `id, scope, key, name, due_at, payload::text AS payload, created_at,
   lease_owner, lease_expires_at, fired_at, attempts`;
 
+/** The channel timer schedules are announced on (per schema). */
+export function timerChannel(id: SchemaIdentity): string {
+  return `${id.statementPrefix}timers`;
+}
+
 /** The timer statements, per schema; the process store runs them on its transaction's client. */
 export function timerSql(id: SchemaIdentity) {
   const t = `${id.quoted}.causeway_timers`;
-  return {
-    // Replacing is one upsert on the partial unique index: the old id disappears, so a
-    // scheduler holding its claim finds nothing to fire.
-    schedule: `INSERT INTO ${t} (id, scope, key, name, due_at, payload, created_at)
+  // Replacing is one upsert on the partial unique index: the old id disappears, so a
+  // scheduler holding its claim finds nothing to fire.
+  const upsert = `INSERT INTO ${t} (id, scope, key, name, due_at, payload, created_at)
       VALUES ($1, $2, $3, $4, $5, $6::json, $7)
       ON CONFLICT (scope, key, name) WHERE fired_at IS NULL DO UPDATE
       SET id = EXCLUDED.id, due_at = EXCLUDED.due_at, payload = EXCLUDED.payload,
           created_at = EXCLUDED.created_at, lease_owner = NULL, lease_expires_at = NULL,
-          attempts = 0`,
+          attempts = 0`;
+  return {
+    schedule: upsert,
+    /**
+     * The schedule plus a NOTIFY on $8 carrying the due time (epoch ms), which PostgreSQL
+     * delivers when the transaction commits: schedulers in other processes wake for it.
+     */
+    scheduleAndNotify: `WITH scheduled AS (${upsert} RETURNING due_at)
+      SELECT pg_notify($8, (extract(epoch FROM due_at) * 1000)::bigint::text) FROM scheduled`,
     cancel: `DELETE FROM ${t} WHERE scope = $1 AND key = $2 AND name = $3 AND fired_at IS NULL`,
     cancelAll: `DELETE FROM ${t} WHERE scope = $1 AND key = $2 AND fired_at IS NULL`,
     get: `SELECT ${TIMER_COLUMNS} FROM ${t} WHERE id = $1`,

@@ -8,12 +8,13 @@ import type {
 } from '../../sagas/process-store.js';
 import { writeOutbox } from './postgres-outbox.js';
 import { processSql, timerSql } from './postgres-process-sql.js';
-import { openPostgresStore, type PostgresStoreOptions } from './postgres-store.js';
+import { openPostgresStore } from './postgres-store.js';
 import type { SchemaIdentity } from './postgres-identity.js';
-import { PostgresTimerStore, timerParams } from './postgres-timer-store.js';
+import { PostgresTimerStore, type PostgresTimerStoreOptions } from './postgres-timer-store.js';
 import { PostgresTransaction } from './postgres-transaction.js';
 
-export type PostgresProcessStoreOptions = PostgresStoreOptions;
+/** The timer store's options: the process store's timers live in it. */
+export type PostgresProcessStoreOptions = PostgresTimerStoreOptions;
 
 /** Opens a process store, creating or checking the schema first. */
 export async function createPostgresProcessStore(
@@ -124,7 +125,8 @@ export class PostgresProcessStore implements ProcessStore {
           throw new ProcessConflictError(instance.manager, instance.key, instance.version - 1);
       },
       schedule: async (timer) => {
-        await run('timer_schedule', timers.schedule, timerParams(timer, new Date()));
+        const { name, text, values } = this.timers.scheduleStatement(timer);
+        await run(name, text, values);
         onSchedule();
       },
       cancel: async (scope, key, name) => {
