@@ -11,6 +11,11 @@ import {
 } from './stores.js';
 import type { Topology } from './topology.js';
 
+interface SourceState {
+  readonly roots: Processor[];
+  position: string | undefined;
+}
+
 /** Counters a runtime keeps; read them for dashboards and alerts. */
 export interface StreamMetrics {
   recordsIn: number;
@@ -55,10 +60,14 @@ export class StreamRuntime {
     lateByOperator: {},
   };
   readonly backend: StateBackend;
-  readonly #roots = new Map<string, Processor[]>();
+  /** Per source: its root processors and the position of the last record processed from it. */
+  readonly #sources = new Map<string, SourceState>();
+  // The source of the previous record: consecutive records mostly share one, so a string
+  // comparison usually replaces the map lookup.
+  #lastSource: string | undefined;
+  #lastState: SourceState | undefined;
   readonly #stores = new Map<string, KeyValueStore | WindowStore>();
   readonly #shared = new Map<string, unknown>();
-  readonly #positions = new Map<string, string>();
   #pending: OutputRecord[] = [];
   #failure: OperatorFailedError | undefined;
 
@@ -75,17 +84,18 @@ export class StreamRuntime {
       for (const parent of node.parents)
         (processors[parent.id] as Processor).children.push(processor);
       if (node.source !== undefined) {
-        const roots = this.#roots.get(node.source) ?? [];
-        roots.push(processor);
-        this.#roots.set(node.source, roots);
+        const state = this.#sources.get(node.source) ?? { roots: [], position: undefined };
+        state.roots.push(processor);
+        this.#sources.set(node.source, state);
       }
     }
   }
 
   /** Pushes one record from `source` through the topology. */
   process(source: string, record: StreamRecord): void {
-    const roots = this.#roots.get(source);
-    if (roots === undefined) {
+    const state =
+      source === this.#lastSource ? (this.#lastState as SourceState) : this.#sources.get(source);
+    if (state === undefined) {
       throw new ValidationError('Unknown source', [
         {
           path: ['source'],
@@ -93,15 +103,18 @@ export class StreamRuntime {
         },
       ]);
     }
+    this.#lastSource = source;
+    this.#lastState = state;
     if (this.#failure) throw this.#failure;
     this.metrics.recordsIn++;
+    const roots = state.roots;
     try {
       for (let i = 0; i < roots.length; i++) (roots[i] as Processor).process(record);
     } catch (error) {
       this.#failure = new OperatorFailedError(source, record.position, error);
       throw this.#failure;
     }
-    this.#positions.set(source, record.position);
+    state.position = record.position;
   }
 
   /** Outputs produced since the last commit. */
@@ -114,7 +127,11 @@ export class StreamRuntime {
     if (this.#failure) throw this.#failure;
     const outputs = this.#pending;
     this.#pending = [];
-    return this.backend.commit({ positions: new Map(this.#positions), outputs });
+    const positions = new Map<string, string>();
+    for (const [name, { position }] of this.#sources) {
+      if (position !== undefined) positions.set(name, position);
+    }
+    return this.backend.commit({ positions, outputs });
   }
 
   /** A store by name (sizes in tests, interactive queries). */
