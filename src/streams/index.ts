@@ -2,17 +2,16 @@
  * Stream processing: a typed topology (`TopologyBuilder`), run record by record on event
  * time by a `StreamRuntime`, with windows, joins and state stores. See README "Stream processing".
  */
+export { TopologyBuilder, type Topology } from './topology.js';
 export {
   GroupedStream,
   SessionWindowedStream,
   Stream,
   StreamTable,
-  TopologyBuilder,
   WindowedStream,
   WindowedTable,
   type JoinOptions,
-  type Topology,
-} from './topology.js';
+} from './stream.js';
 export {
   DEAD_LETTER_HEADERS,
   outputMessageId,
