@@ -77,3 +77,9 @@ export type {
   TableSinkSpec,
   TableWrite,
 } from './state-repository.js';
+export {
+  PartitionedSource,
+  partitionOf,
+  PartitionWorker,
+  type PartitionWorkerOptions,
+} from './partitions.js';

@@ -313,6 +313,14 @@ export function streamStateContract(harness: StreamStateHarness): void {
       expect(second?.generation).toBe(holder.backend.generation + 1);
       await second?.release();
       expect((await claim())?.owner).toBe('second');
+      const owners = await fixture.repository([]).owners(scope.slice(0, 7));
+      expect(owners.find((owner) => owner.scope === scope)).toEqual({
+        scope,
+        owner: 'second',
+        generation: holder.backend.generation + 2,
+        leaseUntil: now + 10_000,
+      });
+      expect(await fixture.repository([]).owners(`${scope}-other`)).toEqual([]);
     });
 
     it('keeps outputs for other sinks as outbox rows until acknowledged', async () => {

@@ -132,7 +132,7 @@ export class SqliteStateRepository implements StateRepository {
       ),
       owners: prepare(`
         SELECT scope, owner, generation, lease_expires_at FROM causeway_stream_scopes
-        WHERE substr(scope, 1, length(?1)) = ?1`),
+        WHERE substr(scope, 1, length(?)) = ?`),
     };
   }
 
@@ -237,7 +237,7 @@ export class SqliteStateRepository implements StateRepository {
 
   owners(prefix: string): Promise<ScopeOwner[]> {
     return runOnFile(this.#db, 'read', () =>
-      (this.#sql.owners.all(prefix) as ScopeRow[]).map(scopeOwnerOf),
+      (this.#sql.owners.all(prefix, prefix) as ScopeRow[]).map(scopeOwnerOf),
     );
   }
 }
