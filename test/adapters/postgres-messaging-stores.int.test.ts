@@ -1,12 +1,14 @@
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
-import { OutboxRelay, toMessage } from 'causeway';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createTransport, OutboxRelay, toMessage, type Message } from 'causeway';
 import {
   createPostgresEventStore,
   createPostgresIdempotencyStore,
   createPostgresOutboxStore,
+  createPostgresTransportDriver,
   withTransaction,
 } from 'causeway/postgres';
+import { collector } from './fixtures/collector.js';
 import {
   expectExactlyOnceInOrder,
   outboxContract,
@@ -121,6 +123,59 @@ describe('PostgreSQL outbox: relays in several processes', () => {
     await app.end();
     await Promise.all(stores.map((store) => store.close()));
   }, 60_000);
+});
+
+describe('PostgreSQL outbox relayed into the transport of its own schema', () => {
+  const schemas = postgresSchemas();
+  afterAll(() => schemas.drop());
+
+  it('claims, copies and marks sent in one statement: each message once, in order per key', async () => {
+    const schema = schemas.next();
+    const options = { connectionString: postgresUrl, schema };
+    const store = await createPostgresOutboxStore(options);
+    const driver = await createPostgresTransportDriver(options);
+    const elsewhere = await createPostgresTransportDriver({ ...options, schema: schemas.next() });
+    const transport = createTransport(driver);
+    const app = new pg.Pool({ connectionString: postgresUrl, max: 2 });
+    const seen = collector<Message>(30);
+    await transport.subscribe('orders', 'billing', (m) => seen.add(m));
+    const written = Array.from({ length: 30 }, (_, i) =>
+      toMessage({ type: 'OrderChanged', data: { i }, partitionkey: `k${i % 3}` }),
+    );
+    const errors: unknown[] = [];
+    const markSent = vi.spyOn(store, 'markSent');
+    const relay = new OutboxRelay({ store, driver, batchSize: 7, onError: (e) => errors.push(e) });
+    try {
+      for (let t = 0; t < 3; t++)
+        await withTransaction(app, (client) =>
+          store.write(client, 'orders', written.slice(t * 10, t * 10 + 10)),
+        );
+      await seen.complete;
+    } finally {
+      await relay.stop();
+    }
+    expect(errors).toEqual([]);
+    for (const key of ['k0', 'k1', 'k2']) {
+      const ids = (list: readonly Message[]) =>
+        list.filter((m) => m.partitionkey === key).map((m) => m.id);
+      expect(ids(seen.items)).toEqual(ids(written));
+    }
+    // Copied once each (no publish beside the copy), and settled in the outbox.
+    const { rows } = await app.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${schema}".causeway_messages`,
+    );
+    expect(rows[0]!.n).toBe(30);
+    expect(await store.pending()).toBe(0);
+    expect(relay.published).toBe(30);
+    expect(markSent).not.toHaveBeenCalled();
+    // The direct path is this driver's only: another schema's driver gets the usual relay.
+    expect(await store.relayInto(driver, 'relay-b', 10)).toBe(0);
+    expect(await store.relayInto(elsewhere, 'relay-b', 10)).toBeUndefined();
+    await transport.close();
+    await elsewhere.close();
+    await store.close();
+    await app.end();
+  });
 });
 
 idempotencyExpiryCase('PostgresIdempotencyStore', async () => {

@@ -87,6 +87,10 @@ SELECT pg_notify($3, '') FROM (SELECT count(*) FROM written) AS w`,
     claim: `
 SELECT sequence, destination, headers, body
 FROM ${id.quoted}.causeway_outbox_claim($1::text, $2::int, $3::float8)`,
+    /** $1 owner, $2 limit, $3 lease ms: claim, copy into the transport, mark sent (migration 12). */
+    relay: `
+SELECT destination, relayed
+FROM ${id.quoted}.causeway_outbox_relay($1::text, $2::int, $3::float8)`,
     /** $1 owner, $2 sequences. */
     markSent: `
 UPDATE ${t} SET sent_at = clock_timestamp()

@@ -4,12 +4,20 @@ import { ValidationError } from '../../core/errors.js';
 import { decodeBinary, encodeBinary } from '../../messaging/binary-codec.js';
 import type { Message } from '../../messaging/message.js';
 import type { OutboxBacklog, OutboxRecord, OutboxStore } from '../../messaging/outbox.js';
+import type { TransportDriver } from '../../messaging/transport.js';
 import { HEADER_PREFIX } from '../sql/queue-consumer.js';
 import { NotificationListener } from './postgres-listener.js';
 import { outboxChannel, outboxStatements, type OutboxRow } from './postgres-messaging-sql.js';
 import { openPostgresStore, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 import { isPostgresTransaction, type PostgresTransaction } from './postgres-transaction.js';
 import type { SchemaIdentity } from './postgres-identity.js';
+import { PostgresTransportDriver } from './postgres-transport.js';
+
+/**
+ * The lease `relayInto`'s claim takes. Claim and mark-sent commit together, so no other relay
+ * ever sees it; it only has to outlast the statement.
+ */
+const RELAY_LEASE_MS = 60_000;
 
 export interface PostgresOutboxStoreOptions extends PostgresStoreOptions {
   /**
@@ -81,6 +89,36 @@ export class PostgresOutboxStore extends PostgresStore implements OutboxStore {
       leaseMs,
     ]);
     return rows.map(toRecord).sort((a, b) => a.sequence - b.sequence);
+  }
+
+  /**
+   * Relays straight into a `PostgresTransportDriver` on this database and schema: claim, copy
+   * the records into its queue in their wire form (no decode, no encode) and mark them sent,
+   * one statement and one transaction, so nothing is published twice. `undefined` for any other
+   * driver (the relay then claims, publishes and marks sent itself).
+   */
+  async relayInto(
+    driver: TransportDriver,
+    owner: string,
+    limit: number,
+  ): Promise<number | undefined> {
+    if (
+      !(driver instanceof PostgresTransportDriver) ||
+      driver.address !== this.address ||
+      driver.identity.schema !== this.identity.schema
+    )
+      return undefined;
+    const { rows } = await this.query<{ destination: string; relayed: number }>(
+      'outbox_relay',
+      this.#sql.relay,
+      [owner, limit, RELAY_LEASE_MS],
+    );
+    let relayed = 0;
+    for (const row of rows) {
+      driver.announce(row.destination);
+      relayed += row.relayed;
+    }
+    return relayed;
   }
 
   async markSent(owner: string, sequences: readonly number[]): Promise<void> {

@@ -1,3 +1,4 @@
+import { escapeLiteral } from 'pg';
 import type { SchemaIdentity } from './postgres-identity.js';
 import { QUEUE_LOCK_CLASS } from './postgres-transport-sql.js';
 
@@ -169,6 +170,60 @@ BEGIN
   INSERT INTO ${s}.causeway_deliveries (destination, group_name, position, partition_key)
   SELECT g.destination, g.group_name, l.position, l.partition_key
   FROM logged l CROSS JOIN ${s}.causeway_consumer_groups g WHERE g.destination = p_destination;
+END $fn$;
+`;
+}
+
+/**
+ * Migration 12: an outbox relayed into the transport of the same schema in one statement,
+ * one transaction: claim (`causeway_outbox_claim`), copy the records in their wire form into
+ * the log with their fan-out, mark them sent. Nothing is published twice, and a batch costs one
+ * round trip instead of three. The destinations' locks are taken shared, as a publish takes
+ * them, after the claim and before the copy, so the copy's snapshot sees every group created
+ * before (see `causeway_publish`); destinations are locked in name order. Returns how many
+ * records went to each destination, so the caller can wake their consumers.
+ */
+export function outboxRelayV12(id: SchemaIdentity): string {
+  const s = id.quoted;
+  // The transport's lock key of a destination: "<schema> <destination>" (`#lockKey`).
+  const keyPrefix = escapeLiteral(`${id.schema} `);
+  return `
+CREATE FUNCTION ${s}.causeway_outbox_relay(p_owner text, p_limit int, p_lease_ms float8)
+RETURNS TABLE (destination text, relayed int)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_sequences bigint[];
+  v_destination text;
+BEGIN
+  SELECT array_agg(c.sequence) INTO v_sequences
+  FROM ${s}.causeway_outbox_claim(p_owner, p_limit, p_lease_ms) c;
+  IF v_sequences IS NULL THEN
+    RETURN;
+  END IF;
+  FOR v_destination IN
+    SELECT DISTINCT o.destination FROM ${s}.causeway_outbox o
+    WHERE o.sequence = ANY(v_sequences) ORDER BY 1
+  LOOP
+    PERFORM pg_advisory_xact_lock_shared(${QUEUE_LOCK_CLASS}, hashtext(${keyPrefix} || v_destination));
+  END LOOP;
+  WITH logged AS (
+    INSERT INTO ${s}.causeway_messages (destination, id, headers, body, partition_key)
+    SELECT o.destination, o.message_id, o.headers, o.body, o.partition_key
+    FROM ${s}.causeway_outbox o WHERE o.sequence = ANY(v_sequences)
+    ORDER BY o.sequence
+    RETURNING destination, position, partition_key
+  )
+  INSERT INTO ${s}.causeway_deliveries (destination, group_name, position, partition_key)
+  SELECT g.destination, g.group_name, l.position, l.partition_key
+  FROM logged l JOIN ${s}.causeway_consumer_groups g ON g.destination = l.destination;
+  RETURN QUERY
+  WITH sent AS (
+    UPDATE ${s}.causeway_outbox o SET sent_at = clock_timestamp()
+    WHERE o.sequence = ANY(v_sequences) AND o.sent_at IS NULL
+    RETURNING o.destination
+  )
+  SELECT sent.destination, count(*)::int FROM sent GROUP BY sent.destination;
 END $fn$;
 `;
 }

@@ -20,7 +20,11 @@ import { POSITION_BITS, type SchemaIdentity } from './postgres-identity.js';
 import { projectionStateV3 } from './postgres-projection-sql.js';
 import { messagingTablesV6 } from './postgres-messaging-sql.js';
 import { processTablesV8 } from './postgres-process-sql.js';
-import { publishParsesOnceV10, queueFunctionsV9 } from './postgres-queue-functions.js';
+import {
+  outboxRelayV12,
+  publishParsesOnceV10,
+  queueFunctionsV9,
+} from './postgres-queue-functions.js';
 import { sagaTablesV7 } from './postgres-saga-sql.js';
 import { streamStateTablesV11 } from './postgres-stream-state-sql.js';
 import { transportTablesV5 } from './postgres-transport-sql.js';
@@ -48,6 +52,11 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 10, description: 'publish parses its batch once', sql: publishParsesOnceV10 },
   { version: 11, description: 'stream processing state', sql: streamStateTablesV11 },
+  {
+    version: 12,
+    description: 'outbox relayed into the transport in one statement',
+    sql: outboxRelayV12,
+  },
 ];
 
 /**

@@ -154,6 +154,14 @@ export class PostgresTransportDriver implements TransportDriver {
       JSON.stringify(batch),
       this.#lockKey(destination),
     ]);
+    this.announce(destination);
+  }
+
+  /**
+   * Wakes `destination`'s consumers, here and in other processes, after a commit that wrote to
+   * it outside `publish` (an outbox relayed inside the database, `PostgresOutboxStore.relayInto`).
+   */
+  announce(destination: string): void {
     this.#hub.wakeDestination(destination);
     this.#announcer.announce();
   }
