@@ -95,6 +95,24 @@ describe('SqliteGroupCommit', () => {
     }
   });
 
+  it('keeps call order for writes issued outside an async transaction that opens between them', async () => {
+    const t = open();
+    try {
+      // Not awaited in between: before group commit, `a` was written at call time, so the
+      // order of calls was the order of rows. A transaction opening in the same turn must not
+      // let the later write overtake the earlier one still waiting for its batch.
+      const a = t.writes.run(() => t.insert('a'));
+      const transaction = withTransaction(t.db, async () => {
+        t.insert('transaction');
+      });
+      const b = t.writes.run(() => t.insert('b'));
+      await Promise.all([a, b, transaction]);
+      expect(t.committed()).toEqual(['transaction', 'a', 'b']);
+    } finally {
+      t.close();
+    }
+  });
+
   it('flush commits what is queued before the connection closes', async () => {
     const t = open();
     try {

@@ -43,10 +43,12 @@ export class SqliteGroupCommit {
 
   /** Runs `work` in the next batch; resolves with its result once that batch has committed. */
   run<T>(work: () => T): Promise<T> {
-    // While an async transaction of this process is open, a batch could mix writes made inside
-    // it with writes from outside, which must not join it: those go one by one, as the gate
-    // decides (inside it, or after it).
-    if (this.#gate.busy) return this.#alone(work);
+    // A write made inside this process's open async transaction is part of it: it runs there
+    // and then, as the gate decides, never in a batch that would mix it with writes from
+    // outside. Every other write joins the pending batch, even while the gate is taken: going
+    // alone it would queue at the gate ahead of a batch still waiting for its microtask, and a
+    // later write (same partition key) would get an earlier position than one issued before it.
+    if (this.#gate.busy && this.#gate.isWithin()) return this.#alone(work);
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
       // A microtask, not a timer: writes issued by callers resuming together (handlers

@@ -86,6 +86,11 @@ export class SqliteFileGate {
     return this.#locked;
   }
 
+  /** Whether the calling task runs inside the async transaction that holds the file now. */
+  isWithin(): boolean {
+    return this.#holder !== undefined && inside.getStore() === this.#holder.token;
+  }
+
   /**
    * Runs `work` — synchronous statements on `db` — now if nothing this process holds can
    * interfere, else once the open transaction has ended.
