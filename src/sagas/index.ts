@@ -24,6 +24,8 @@ export { sagaIdempotencyKey } from './saga-transitions.js';
 export { SagaRuntime, type SagaRuntimeOptions } from './saga-runtime.js';
 export {
   ACTIVE_SAGA_STATUSES,
+  PURGEABLE_SAGA_STATUSES,
+  type SagaPurgeQuery,
   type LeaseRenewal,
   type SagaAttempt,
   type SagaAttemptOutcome,

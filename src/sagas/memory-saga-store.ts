@@ -5,6 +5,8 @@ import {
   ACTIVE_SAGA_STATUSES,
   type LeaseRenewal,
   type SagaInstance,
+  purgeStatuses,
+  type SagaPurgeQuery,
   type SagaQuery,
   type SagaStatusCount,
   type SagaStore,
@@ -66,6 +68,19 @@ export class MemorySagaStore implements SagaStore {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .slice(0, query.limit ?? 100)
       .map(toInstance);
+  }
+
+  async purge(query: SagaPurgeQuery): Promise<number> {
+    const statuses = purgeStatuses(query);
+    let purged = 0;
+    for (const [id, row] of this.#rows) {
+      if (!statuses.includes(row.status)) continue;
+      if (query.name !== undefined && row.name !== query.name) continue;
+      if ((row.endedAt ?? row.updatedAt) >= query.olderThan) continue;
+      this.#rows.delete(id);
+      purged++;
+    }
+    return purged;
   }
 
   async countByStatus(): Promise<SagaStatusCount[]> {

@@ -9,6 +9,8 @@
  * lease_expires_at > now`: a runtime whose lease ran out can no longer write (fencing).
  */
 
+import { ValidationError } from '../core/errors.js';
+
 export type SagaStatus =
   'running' | 'compensating' | 'completed' | 'failed' | 'compensation_failed';
 
@@ -95,6 +97,40 @@ export interface SagaQuery {
   after?: string;
 }
 
+/** Which finished instances `SagaStore.purge` deletes. */
+export interface SagaPurgeQuery {
+  /** Instances that ended (or, if they never ended, last changed) before this time. */
+  olderThan: Date;
+  /**
+   * Default `completed` and `failed`. `compensation_failed` may be named to drop instances an
+   * operator gave up on; active statuses are refused (a runtime is still driving them).
+   */
+  statuses?: readonly SagaStatus[];
+  /** Only instances of this saga. */
+  name?: string;
+}
+
+/** Statuses `purge` may delete, and those it deletes by default. */
+export const PURGEABLE_SAGA_STATUSES: readonly SagaStatus[] = [
+  'completed',
+  'failed',
+  'compensation_failed',
+];
+
+/** The statuses a purge query names (default completed and failed); refuses active ones. */
+export function purgeStatuses(query: SagaPurgeQuery): readonly SagaStatus[] {
+  const statuses = query.statuses ?? ['completed', 'failed'];
+  const active = statuses.filter((status) => !PURGEABLE_SAGA_STATUSES.includes(status));
+  if (active.length > 0)
+    throw new ValidationError('Invalid saga purge', [
+      {
+        path: ['statuses'],
+        message: `${active.join(', ')} instances are still driven by a runtime; only ${PURGEABLE_SAGA_STATUSES.join(', ')} can be purged`,
+      },
+    ]);
+  return statuses;
+}
+
 /** How many instances of one saga are in one status (see `SagaStore.countByStatus`). */
 export interface SagaStatusCount {
   name: string;
@@ -179,4 +215,10 @@ export interface SagaStore {
    * no instance are left out. What dashboards and metrics read, without loading instances.
    */
   countByStatus(): Promise<SagaStatusCount[]>;
+
+  /**
+   * Deletes finished instances, history and all (retention: the table otherwise grows with
+   * every saga ever run); returns how many. See `SagaPurgeQuery` for which.
+   */
+  purge(query: SagaPurgeQuery): Promise<number>;
 }

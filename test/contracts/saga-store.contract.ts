@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   SagaLeaseLostError,
   SerializationError,
+  ValidationError,
   type SagaInstance,
   type SagaStore,
 } from 'causeway';
@@ -324,6 +325,47 @@ export function sagaStoreContract(harness: SagaStoreHarness): void {
           { name: 'checkout', status: 'running', count: 1 },
           { name: 'refund', status: 'running', count: 1 },
         ]);
+      });
+    });
+
+    describe('purge', () => {
+      it('deletes finished instances that ended before the cutoff; active and recent ones stay', async () => {
+        const day = 86_400_000;
+        const t0 = Date.UTC(2026, 0, 1);
+        const ended = (days: number) => new Date(t0 + days * day);
+        const make = (id: string, status: SagaInstance['status'], at: Date, name = 'checkout') =>
+          store.create(
+            instance({
+              id,
+              name,
+              status,
+              createdAt: at,
+              updatedAt: at,
+              endedAt: status === 'completed' || status === 'failed' ? at : undefined,
+            }),
+            'x',
+            TTL,
+          );
+        await make('old-done', 'completed', ended(0));
+        await make('old-failed', 'failed', ended(1));
+        await make('old-refund', 'completed', ended(1), 'refund');
+        await make('old-stuck', 'compensation_failed', ended(1));
+        await make('old-running', 'running', ended(0));
+        await make('new-done', 'completed', ended(9));
+        const ids = async () => (await store.list()).map((i) => i.id).sort();
+
+        expect(await store.purge({ olderThan: ended(5), name: 'checkout' })).toBe(2);
+        expect(await ids()).toEqual(['new-done', 'old-refund', 'old-running', 'old-stuck']);
+        expect(await store.purge({ olderThan: ended(5), statuses: ['compensation_failed'] })).toBe(
+          1,
+        );
+        expect(await store.purge({ olderThan: ended(5) })).toBe(1);
+        expect(await ids()).toEqual(['new-done', 'old-running']);
+        expect(await store.purge({ olderThan: ended(5) })).toBe(0);
+        await expect(
+          store.purge({ olderThan: ended(5), statuses: ['running'] }),
+        ).rejects.toBeInstanceOf(ValidationError);
+        expect(await ids()).toEqual(['new-done', 'old-running']);
       });
     });
 

@@ -70,6 +70,11 @@ VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, ${expiry(14, 
 ON CONFLICT (id) DO NOTHING
 RETURNING ${columns}`,
     get: `SELECT ${columns} FROM ${t} WHERE id = $1`,
+    /** $1 statuses, $2 older than, $3 name or NULL. */
+    purge: `
+DELETE FROM ${t}
+WHERE status = ANY($1::text[]) AND coalesce(ended_at, updated_at) < $2
+  AND ($3::text IS NULL OR name = $3)`,
     /** `name` is `COLLATE "C"`; `status` is compared bytewise too, as the port orders. */
     countByStatus: `
 SELECT name, status, count(*)::int AS count FROM ${t}

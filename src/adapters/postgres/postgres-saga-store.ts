@@ -1,11 +1,13 @@
 import type { Clock } from '../../core/clock.js';
 import { SagaLeaseLostError } from '../../sagas/errors.js';
-import type {
-  LeaseRenewal,
-  SagaInstance,
-  SagaQuery,
-  SagaStatusCount,
-  SagaStore,
+import {
+  purgeStatuses,
+  type LeaseRenewal,
+  type SagaInstance,
+  type SagaPurgeQuery,
+  type SagaQuery,
+  type SagaStatusCount,
+  type SagaStore,
 } from '../../sagas/saga-store.js';
 import {
   oldestFirst,
@@ -106,6 +108,15 @@ export class PostgresSagaStore extends PostgresStore implements SagaStore {
       values,
     );
     return rows.map(sagaFromRow);
+  }
+
+  async purge(query: SagaPurgeQuery): Promise<number> {
+    const result = await this.query('saga_purge', this.#sql.purge, [
+      purgeStatuses(query),
+      query.olderThan,
+      query.name ?? null,
+    ]);
+    return result.rowCount ?? 0;
   }
 
   async countByStatus(): Promise<SagaStatusCount[]> {

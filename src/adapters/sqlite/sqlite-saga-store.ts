@@ -5,6 +5,8 @@ import {
   ACTIVE_SAGA_STATUSES,
   type LeaseRenewal,
   type SagaInstance,
+  purgeStatuses,
+  type SagaPurgeQuery,
   type SagaQuery,
   type SagaStatusCount,
   type SagaStore,
@@ -114,6 +116,12 @@ export class SqliteSagaStore implements SagaStore {
     return rows.map(toInstance);
   }
 
+  async purge(query: SagaPurgeQuery): Promise<number> {
+    const statuses = JSON.stringify(purgeStatuses(query));
+    const params = { statuses, olderThan: query.olderThan.getTime(), name: query.name ?? null };
+    return this.#run(() => this.#statements.purge.run(params).changes);
+  }
+
   async countByStatus(): Promise<SagaStatusCount[]> {
     return this.#run(() => this.#statements.countByStatus.all(), 'read');
   }
@@ -219,6 +227,12 @@ function prepare(db: SqliteDatabase) {
        RETURNING ${COLUMNS}`,
     ),
     get: db.prepare<[string], RawRow>(`SELECT ${COLUMNS} FROM causeway_sagas WHERE id = ?`),
+    purge: db.prepare<[{ statuses: string; olderThan: number; name: string | null }]>(
+      `DELETE FROM causeway_sagas
+       WHERE status IN (SELECT value FROM json_each(@statuses))
+         AND coalesce(ended_at, updated_at) < @olderThan
+         AND (@name IS NULL OR name = @name)`,
+    ),
     // SQLite's default collation is bytewise (BINARY), like the port's order.
     countByStatus: db.prepare<[], SagaStatusCount>(
       `SELECT name, status, count(*) AS count FROM causeway_sagas

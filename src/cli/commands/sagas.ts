@@ -4,6 +4,7 @@ import { SagaNotFoundError, SagaStateError } from '../../sagas/errors.js';
 import type { SagaInstance, SagaStatus, SagaStore } from '../../sagas/saga-store.js';
 import { CliError } from '../errors.js';
 import { rowPrinter, type WriteLine } from '../format.js';
+import { pointInTime } from '../duration.js';
 import { integerAtLeast } from '../options.js';
 import { ATTEMPT_COLUMNS, SAGA_COLUMNS, sagaDetailLines, sagaToJson } from './sagas-format.js';
 
@@ -135,7 +136,9 @@ const pickUp = (i: SagaInstance) =>
 export function registerSagasCommands(program: Command, run: SagasRunner): void {
   const sagas = program
     .command('sagas')
-    .description('saga instances in --db: list, show (steps, attempts, errors), resume, abort');
+    .description(
+      'saga instances in --db: list, show (steps, attempts, errors), resume, abort, purge',
+    );
 
   sagas
     .command('list')
@@ -242,6 +245,37 @@ export function registerSagasCommands(program: Command, run: SagasRunner): void 
           requested.status === 'compensating'
             ? `${id} is already compensating; the abort request is recorded`
             : `abort requested for ${id} at ${requested.abortRequestedAt!.toISOString()}: ${who}`,
+        );
+      }),
+    );
+
+  sagas
+    .command('purge')
+    .description(
+      'delete finished instances (completed and failed by default) that ended before --older-than',
+    )
+    .requiredOption(
+      '--older-than <age | ISO time>',
+      'only instances that ended before then (7d, 12h, 2025-01-31…)',
+      pointInTime(),
+    )
+    .option(
+      '--status <status[,status…]>',
+      'these finished statuses instead (completed, failed, compensation_failed)',
+      statusList,
+    )
+    .option('--name <saga>', 'only instances of this saga')
+    .action((flags: { olderThan: Date; status?: SagaStatus[]; name?: string }, command: Command) =>
+      run(command, async ({ store, json, write }) => {
+        const purged = await store.purge({
+          olderThan: flags.olderThan,
+          ...(flags.status === undefined ? {} : { statuses: flags.status }),
+          ...(flags.name === undefined ? {} : { name: flags.name }),
+        });
+        await write(
+          json
+            ? JSON.stringify({ purged, olderThan: flags.olderThan.toISOString() })
+            : `purged ${purged} saga instance(s) that ended before ${flags.olderThan.toISOString()}`,
         );
       }),
     );
