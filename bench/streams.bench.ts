@@ -13,6 +13,7 @@ import {
 import { CONTESTANTS, JOBS, type Contestant, type JobName } from './streams/jobs.js';
 import type { MemoryProbe } from './streams/memory-probe.js';
 import { COMMIT_EVERY } from './streams/causeway.js';
+import { sqliteStateDir } from './streams/durable.js';
 import type { Outcome } from './streams/workload.js';
 
 /**
@@ -105,6 +106,40 @@ async function measureJob(
     context.progress(`  ${contestant.padEnd(9)} ${JSON.stringify(memory[contestant])}`);
   }
 
+  // Durable state: the same topology over SQLite, in turns with the in-memory runtime; by the
+  // wall clock, since waiting for the disk (fsync) is the cost being measured.
+  context.progress(`  SQLite state: ${config.rounds} rounds, in turns with in-memory state`);
+  const durableWall = { memory: 0, sqlite: 0 };
+  const durableRounds: Record<'memory' | 'sqlite', number[]> = { memory: [], sqlite: [] };
+  let durableFailure: string | undefined;
+  try {
+    for (let round = 0; round < config.rounds; round++) {
+      collectGarbage();
+      let started = performance.now();
+      prepared.contestants.causeway();
+      let ms = performance.now() - started;
+      durableWall.memory += ms;
+      durableRounds.memory.push(Math.round((records * 1000) / ms));
+      collectGarbage();
+      started = performance.now();
+      const outcome = await prepared.durable();
+      ms = performance.now() - started;
+      if (!sameOutcome(outcome, expected)) {
+        throw new Error(`SQLite state disagrees: ${JSON.stringify(outcome)}`);
+      }
+      durableWall.sqlite += ms;
+      durableRounds.sqlite.push(Math.round((records * 1000) / ms));
+    }
+  } catch (error) {
+    durableFailure = error instanceof Error ? error.message : String(error);
+    context.progress(`  SQLite state failed: ${durableFailure}`);
+  }
+  const memoryWallRate = total / durableWall.memory;
+  const sqliteWallRate = durableFailure === undefined ? total / durableWall.sqlite : null;
+  context.progress(
+    `  in-memory ${formatRate(memoryWallRate)} records/s, SQLite ${formatRate(sqliteWallRate)} records/s (wall clock)`,
+  );
+
   const r3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
   const k = `${(records / 1000).toLocaleString('en-US')}k records`;
   const throughput: CaseResult = {
@@ -134,7 +169,21 @@ async function measureJob(
         `${contestant}: RSS ${memory[contestant].inputRssMiB} MiB with the input, ${memory[contestant].peakRssMiB} MiB peak during the pass, maxRSS ${memory[contestant].maxRssMiB} MiB`,
     ),
   };
-  return [throughput, heap];
+  const durable: CaseResult = {
+    name: `${spec.title} · SQLite state vs in-memory state · ${k}`,
+    value: sqliteWallRate === null ? null : Math.round(sqliteWallRate),
+    unit: 'records/s',
+    baseline: { name: 'Causeway, in-memory state (wall clock)', value: Math.round(memoryWallRate) },
+    ratioToBaseline: r3(ratio(sqliteWallRate, memoryWallRate)),
+    emmett: null,
+    rounds: durableRounds,
+    notes: [
+      durableFailure === undefined
+        ? `SQLite: DurableStateBackend + SqliteStateRepository, a fresh file per pass in ${sqliteStateDir()}, one transaction per ${COMMIT_EVERY} records (state, positions, outputs as outbox rows); by the wall clock`
+        : `SQLite state failed: ${durableFailure}`,
+    ],
+  };
+  return [throughput, heap, durable];
 }
 
 export const suite: Suite = {

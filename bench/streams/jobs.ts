@@ -1,7 +1,19 @@
-import { causewayAggregation, causewayJoin } from './causeway.js';
+import {
+  aggregationTopology,
+  causewayAggregation,
+  causewayJoin,
+  joinTopology,
+} from './causeway.js';
+import { sqliteStatePass } from './durable.js';
 import { handAggregation, handJoin } from './hand.js';
 import type { Sampler } from './sampling.js';
-import { aggregationInput, joinInput, type Outcome } from './workload.js';
+import {
+  aggregationInput,
+  joinInput,
+  paidChecksum,
+  type Outcome,
+  type PaidOrder,
+} from './workload.js';
 
 /**
  * The suite's jobs: each generates its input once and offers one pass per contestant over
@@ -19,6 +31,8 @@ export interface Prepared {
   /** Facts about the input worth printing (late records, sides). */
   describe: string;
   contestants: Record<Contestant, (sample?: Sampler) => Outcome>;
+  /** One pass of the Causeway topology with durable state (SQLite). */
+  durable(): Promise<Outcome>;
 }
 
 export const CONTESTANTS = ['hand', 'causeway'] as const;
@@ -37,6 +51,8 @@ export const JOBS: Record<JobName, Job> = {
           hand: (sample) => handAggregation(input.records, sample),
           causeway: (sample) => causewayAggregation(input.records, sample),
         },
+        durable: () =>
+          sqliteStatePass(aggregationTopology(), 'orders', input.records, (v) => v as number),
       };
     },
   },
@@ -51,6 +67,10 @@ export const JOBS: Record<JobName, Job> = {
           hand: (sample) => handJoin(input, sample),
           causeway: (sample) => causewayJoin(input, sample),
         },
+        durable: () =>
+          sqliteStatePass(joinTopology(), input.sources, input.records, (v) =>
+            paidChecksum(v as PaidOrder),
+          ),
       };
     },
   },
