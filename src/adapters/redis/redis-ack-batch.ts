@@ -1,5 +1,8 @@
 import { ACK, type RedisCommands } from './redis-scripts.js';
 
+/** Ids per `ACK` script call: well under Lua's unpack limit, and a short script run. */
+const MAX_IDS_PER_CALL = 1_000;
+
 interface PendingAcks {
   ids: string[];
   waiters: { resolve: () => void; reject: (error: unknown) => void }[];
@@ -43,10 +46,17 @@ export class RedisAckBatch {
   #flush(): void {
     this.#scheduled = false;
     for (const [key, { ids, waiters }] of this.#pending) {
-      ACK.run(this.client, [key.slice(1)], [this.group, key[0]!, ...ids]).then(
-        () => waiters.forEach((w) => w.resolve()),
-        (error: unknown) => waiters.forEach((w) => w.reject(error)),
-      );
+      // The script passes its ids to XACK with `unpack`, which Lua refuses past ~8,000 values
+      // ("too many results to unpack"), and a large prefetch can finish that many in one turn.
+      // Each chunk is its own call, so a failure fails only the acks it carried.
+      for (let start = 0; start < ids.length; start += MAX_IDS_PER_CALL) {
+        const end = start + MAX_IDS_PER_CALL;
+        const chunk = waiters.slice(start, end);
+        ACK.run(this.client, [key.slice(1)], [this.group, key[0]!, ...ids.slice(start, end)]).then(
+          () => chunk.forEach((w) => w.resolve()),
+          (error: unknown) => chunk.forEach((w) => w.reject(error)),
+        );
+      }
     }
     this.#pending.clear();
   }
