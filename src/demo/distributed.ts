@@ -61,7 +61,8 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
   const outbox = await createPostgresOutboxStore({ pool, schema: options.schema });
   const sagaStore = await createPostgresSagaStore({ pool, schema: options.schema });
   const driver = await openBroker(options.broker, prefix);
-  const transport = createTransport(driver);
+  const metrics = demoMetrics();
+  const transport = metrics.counted(createTransport(driver));
   const relay = new OutboxRelay({ store: outbox, driver });
   const services = new Map<ServiceName, ServiceProcess>();
   const args = [options.url, options.schema, options.broker, prefix];
@@ -85,6 +86,18 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
       ...(options.fulfilment && { fulfilment: options.fulfilment }),
     });
     const deadLetters = driver.deadLetterStore;
+    metrics.watch({
+      deadLetters: () => deadLetters.count(),
+      outboxBacklog: async () => {
+        const [row] = await sql.all<{ n: string }>(
+          'SELECT COUNT(*) AS n FROM causeway_outbox WHERE sent_at IS NULL',
+        );
+        return Number(row?.n ?? 0);
+      },
+      projectionLag: async () =>
+        (await store.headPosition()) - (await orders.views.appliedEvents()),
+      sagaCounts: () => orders.sagaCounts(),
+    });
     return {
       description: `4 processes · PostgreSQL (schema ${options.schema}) · ${options.broker}`,
       orders,
@@ -92,20 +105,7 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
       deadLetters,
       ledgers: sql,
       services,
-      metrics: demoMetrics({
-        deadLetters: () => deadLetters.count(),
-        outboxBacklog: async () =>
-          Number(
-            (
-              await sql.all<{ n: string }>(
-                'SELECT COUNT(*) AS n FROM causeway_outbox WHERE sent_at IS NULL',
-              )
-            )[0]?.n ?? 0,
-          ),
-        projectionLag: async () =>
-          (await store.headPosition()) - (await orders.views.appliedEvents()),
-        sagaCounts: () => orders.sagaCounts(),
-      }),
+      metrics,
       async waitForDeadLetters(wanted, signal) {
         while ((await deadLetters.count()) < wanted) {
           await sleep(DEAD_LETTER_POLL_MS, signal);

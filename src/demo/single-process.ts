@@ -35,7 +35,8 @@ export async function startSingleProcess(
   });
   const outbox = new SqliteOutboxStore(db);
   const driver = new SqliteTransportDriver({ database: db });
-  const transport = createTransport(driver);
+  const metrics = demoMetrics();
+  const transport = metrics.counted(createTransport(driver));
   const relay = new OutboxRelay({ store: outbox, driver });
   const sql = sqliteSql(db);
   const deadLetterListeners = new Set<() => void>();
@@ -56,19 +57,19 @@ export async function startSingleProcess(
   });
   const deadLetters = driver.deadLetterStore;
   const count = async (text: string) => Number((await sql.all<{ n: number }>(text))[0]?.n ?? 0);
+  metrics.watch({
+    deadLetters: () => deadLetters.count(),
+    outboxBacklog: () => count('SELECT COUNT(*) AS n FROM causeway_outbox WHERE sent_at IS NULL'),
+    projectionLag: async () => (await store.headPosition()) - (await orders.views.appliedEvents()),
+    sagaCounts: () => orders.sagaCounts(),
+  });
   return {
     description: `single process · SQLite ${filename}`,
     orders,
     transport,
     deadLetters,
     ledgers: sql,
-    metrics: demoMetrics({
-      deadLetters: () => deadLetters.count(),
-      outboxBacklog: () => count('SELECT COUNT(*) AS n FROM causeway_outbox WHERE sent_at IS NULL'),
-      projectionLag: async () =>
-        (await store.headPosition()) - (await orders.views.appliedEvents()),
-      sagaCounts: () => orders.sagaCounts(),
-    }),
+    metrics,
     async waitForDeadLetters(wanted, signal) {
       // Listen first, then count: a letter stored in between still wakes us.
       await new Promise<void>((resolve, reject) => {

@@ -100,7 +100,7 @@ export function formatSummary(summary: DemoSummary): string[] {
     ['p99 latency', `${Math.round(summary.p99Ms)} ms`, ''],
     [
       'throughput',
-      `${rate.toFixed(1)}/s`,
+      `${rate.toFixed(1)} orders/s`,
       `${summary.placed} orders settled in ${seconds.toFixed(1)} s`,
     ],
     [

@@ -114,5 +114,12 @@ describe('the single-process demo (40 orders on one SQLite file)', () => {
     expect(text).toMatch(/^causeway_projection_lag_events 0$/m);
     expect(text).toMatch(/^causeway_sagas\{status="completed"\} 28$/m);
     expect(text).toMatch(/^causeway_sagas\{status="failed"\} 12$/m);
+    // 28 + 12 orders settled: each OrderCreated and each settling event reached the view.
+    expect(text).toMatch(
+      /^causeway_messages_handled_total\{destination="demo-order-events",group="order-view"\} 80$/m,
+    );
+    expect(text).toMatch(
+      /^causeway_messages_handled_total\{destination="demo-payments",group="demo-payments"\} \d+$/m,
+    );
   });
 });
