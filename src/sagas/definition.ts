@@ -27,6 +27,11 @@ export interface SagaStepContext<TData> {
   readonly signal: AbortSignal;
   /** During compensation: the failure being compensated (`undefined` for an operator abort). */
   readonly failure: SagaFailure | undefined;
+  /**
+   * During compensation: the step's execution did not complete but its outcome is uncertain
+   * (timed out, interrupted), so there may be nothing to undo. Always `false` in `execute`.
+   */
+  readonly uncertain: boolean;
 }
 
 /**
@@ -48,11 +53,25 @@ export interface SagaStepOptions {
   compensationRetry?: Partial<RetryPolicy>;
   /** Each attempt (execute or compensate) fails with a `TimeoutError` after this long. */
   timeoutMs?: number;
+  /**
+   * Whether a step that fails with an uncertain outcome (an attempt timed out, was
+   * interrupted by a crash or aborted while it ran) is compensated too: its command may
+   * still be processed after the saga gave up. Default `true`. Set `false` only when the
+   * step's effect provably cannot happen after its attempt ended (e.g. it runs in the
+   * saga's own database transaction); a definite failure is never compensated.
+   */
+  compensateUncertain?: boolean;
 }
 
 export interface SagaStepDefinition<TData> extends SagaStepOptions {
   name: string;
   execute: SagaStepFunction<TData>;
+  /**
+   * Undoes `execute`'s effect. Runs for a completed step, and for a step whose execution
+   * failed with an uncertain outcome (`ctx.uncertain`: timed out or interrupted, see
+   * `compensateUncertain`), so it must tolerate "nothing to undo": undo only what the
+   * service records as done for this saga (e.g. refund an actual charge), once.
+   */
   compensate?: SagaCompensation<TData>;
 }
 
@@ -64,6 +83,10 @@ export interface StateDefinition<TData> extends SagaStepOptions {
    * `onEnter` compensates every state entered so far, in reverse order.
    */
   on?: { success?: string; failure?: string };
+  /**
+   * Undoes `onEnter`'s effect; like a step's `compensate`, it also runs for a state whose
+   * `onEnter` failed with an uncertain outcome, so it must tolerate "nothing to undo".
+   */
   compensate?: SagaCompensation<TData>;
   /**
    * For a final state: `completed` (default) ends the saga there; `failed` compensates
@@ -80,6 +103,8 @@ export interface SagaNode<TData> {
   readonly retry: RetryPolicy;
   readonly compensationRetry: RetryPolicy;
   readonly timeoutMs: number | undefined;
+  /** Compensate this node when its execution fails with an uncertain outcome. */
+  readonly compensateUncertain: boolean;
   readonly success: string | undefined;
   readonly failure: string | undefined;
   /** How the saga ends after this node succeeds, when it has no `success` target. */
@@ -116,7 +141,9 @@ const NAME_RULE = 'must match /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/';
 
 /**
  * An orchestrated saga: steps run in order; when one fails (after its retries) the
- * completed steps are compensated in reverse order.
+ * completed steps are compensated in reverse order, preceded by the failed step itself when
+ * its outcome is uncertain (an attempt timed out or was interrupted: its effect may still
+ * happen). A step that failed definitively (it threw) is not compensated.
  *
  * ```ts
  * const checkout = defineSaga<Checkout>({
@@ -241,6 +268,7 @@ function node<TData>(
     retry: { ...DEFAULT_STEP_RETRY, ...options.retry },
     compensationRetry: { ...DEFAULT_COMPENSATION_RETRY, ...options.compensationRetry },
     timeoutMs: options.timeoutMs,
+    compensateUncertain: options.compensateUncertain ?? true,
     ...edges,
   };
 }

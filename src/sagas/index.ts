@@ -36,6 +36,7 @@ export {
   type SagaStatus,
   type SagaStatusCount,
   type SagaStepKind,
+  type SagaUncertainStep,
   type SagaStore,
 } from './saga-store.js';
 export type { Sleep } from './attempt.js';

@@ -49,7 +49,8 @@ class Halted extends Error {}
 
 /**
  * Drives one instance while this runtime holds its lease: runs attempts, persists after
- * each one, compensates on failure, and keeps the lease alive with a heartbeat. Every write
+ * each one, compensates on failure (the completed steps and a step whose outcome is
+ * uncertain, see `stepFailed`), and keeps the lease alive with a heartbeat. Every write
  * is fenced by the lease, so once another runtime takes the instance over this one can only
  * fail to write and stop.
  */
@@ -246,6 +247,7 @@ export class SagaDriver {
       structuredClone(instance.data),
       compensate,
       [this.#halt.signal],
+      next.uncertain !== undefined,
     );
     const info = result.ok ? undefined : describeError(result.error);
     const ended = attemptEnded(after, this.#now(), result.ok ? 'succeeded' : result.outcome, info);
@@ -270,6 +272,7 @@ export class SagaDriver {
     data: unknown,
     work: (ctx: SagaStepContext<unknown>) => T | Promise<T>,
     stopOn: AbortSignal[],
+    uncertain = false,
   ): Promise<{ result: AttemptResult<T>; after: SagaInstance }> {
     const after = await this.#persist(
       attemptStarted(this.#instance, node.name, kind, idempotencyKey, this.#now()),
@@ -286,6 +289,7 @@ export class SagaDriver {
           data,
           signal,
           failure: kind === 'compensate' ? after.error : undefined,
+          uncertain,
         }),
       {
         timeoutMs: node.timeoutMs,

@@ -136,6 +136,7 @@ export class SagaRuntime {
         attempt: 0,
         visits: { [definition.initial]: 1 },
         completedSteps: [],
+        uncertainSteps: [],
         compensatedSteps: [],
         data,
         error: undefined,

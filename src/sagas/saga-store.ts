@@ -49,6 +49,21 @@ export interface SagaAttempt {
   error?: SagaErrorInfo;
 }
 
+/**
+ * A step whose execution failed with an uncertain outcome: an attempt timed out, was
+ * interrupted (its runtime died during it) or was aborted while it ran, so its effect may
+ * have happened (a command still queued at a slow service is processed later). The runtime
+ * compensates it like a completed step, in its place in the order.
+ */
+export interface SagaUncertainStep {
+  step: string;
+  /** How many completed steps preceded it: its place in the compensation order. */
+  after: number;
+  /** The attempt that may have had the effect, and how it ended. */
+  attempt: number;
+  outcome: 'timed_out' | 'interrupted' | 'aborted';
+}
+
 /** Why the instance failed: the step, whether it was executing or compensating, and the error. */
 export interface SagaFailure extends SagaErrorInfo {
   step: string;
@@ -69,7 +84,15 @@ export interface SagaInstance {
   visits: Record<string, number>;
   /** Steps whose execution succeeded, in order. Compensation walks them backwards. */
   completedSteps: string[];
-  /** Completed steps already handled by compensation (compensated, or had nothing to undo). */
+  /**
+   * Steps that failed with an uncertain outcome and are compensated too (see
+   * `SagaUncertainStep`); empty for instances stored before this field existed.
+   */
+  uncertainSteps: SagaUncertainStep[];
+  /**
+   * Steps already handled by compensation (compensated, or had nothing to undo), in the
+   * order handled: completed steps and uncertain steps, walking backwards.
+   */
   compensatedSteps: string[];
   /** The saga's data, JSON. Dates come back as ISO strings. */
   data: unknown;

@@ -6,6 +6,7 @@ import type {
   SagaErrorInfo,
   SagaInstance,
   SagaStepKind,
+  SagaUncertainStep,
 } from './saga-store.js';
 
 /*
@@ -104,7 +105,11 @@ export function stepSucceeded(
   };
 }
 
-/** The step gave up (or was aborted): follow its failure target, or compensate. */
+/**
+ * The step gave up (or was aborted): follow its failure target, or compensate. A step whose
+ * outcome is uncertain (see `uncertainOutcome`) is recorded in `uncertainSteps` either way,
+ * so whenever the saga compensates, that step is undone too, in its place.
+ */
 export function stepFailed(
   definition: SagaDefinition<unknown>,
   instance: SagaInstance,
@@ -113,13 +118,22 @@ export function stepFailed(
   now: Date,
 ): SagaInstance {
   const error = { step, kind: 'execute' as const, ...info };
-  const target = definition.nodes.get(step)?.failure;
+  const node = definition.nodes.get(step);
+  const uncertain =
+    node?.compensate !== undefined && node.compensateUncertain
+      ? uncertainOutcome(instance, step)
+      : undefined;
+  const uncertainSteps = uncertain
+    ? [...uncertainList(instance), { ...uncertain, after: instance.completedSteps.length }]
+    : uncertainList(instance);
+  const target = node?.failure;
   if (target !== undefined && info.code !== 'SAGA_ABORTED')
     return {
       ...instance,
       currentStep: target,
       visits: visit(instance.visits, target),
       attempt: 0,
+      uncertainSteps,
       error,
       updatedAt: now,
     };
@@ -128,20 +142,75 @@ export function stepFailed(
     status: 'compensating',
     currentStep: undefined,
     attempt: 0,
+    uncertainSteps,
     error,
     updatedAt: now,
   };
 }
 
-/** The completed step to compensate next (walking backwards), or `undefined` when all are. */
-export function nextCompensation(
+/**
+ * Whether the failed execution of `step` (its current visit) may still have had its
+ * effect: one of its attempts timed out (the runtime's timeout, or a `TimeoutError` the step
+ * threw: a request/reply wait gave up), was interrupted by a crash, or was aborted while it
+ * ran. The request of any such attempt may be processed later, whatever the next attempts
+ * returned, unless the service answers every attempt with one key the same way; so any of
+ * them, not only the last, makes the outcome uncertain. Returns the last such attempt.
+ * Attempts that all failed definitively (the step threw) return `undefined`.
+ */
+export function uncertainOutcome(
   instance: SagaInstance,
-): { step: string; visit: number } | undefined {
-  const index = instance.completedSteps.length - 1 - instance.compensatedSteps.length;
+  step: string,
+): Omit<SagaUncertainStep, 'after'> | undefined {
+  const key = sagaIdempotencyKey(instance.id, step, 'execute', instance.visits[step]);
+  for (let i = instance.history.length - 1; i >= 0; i--) {
+    const a = instance.history[i]!;
+    if (a.step !== step || a.kind !== 'execute' || a.idempotencyKey !== key) continue;
+    if (a.outcome === 'timed_out' || a.outcome === 'interrupted' || a.outcome === 'aborted')
+      return { step, attempt: a.attempt, outcome: a.outcome };
+    if (a.outcome === 'failed' && a.error?.code === 'TIMEOUT')
+      return { step, attempt: a.attempt, outcome: 'timed_out' };
+  }
+  return undefined;
+}
+
+/** One step to compensate: completed, or failed with an uncertain outcome. */
+export interface PendingCompensation {
+  step: string;
+  /** 1-based occurrence of the step in the compensation order: part of its key. */
+  visit: number;
+  uncertain: SagaUncertainStep | undefined;
+}
+
+/**
+ * The step to compensate next (walking backwards through the completed steps, each
+ * uncertain step in its place after the completed steps that preceded it), or `undefined`
+ * when all are handled.
+ */
+export function nextCompensation(instance: SagaInstance): PendingCompensation | undefined {
+  const order = compensationOrder(instance);
+  const index = order.length - 1 - instance.compensatedSteps.length;
   if (index < 0) return undefined;
-  const step = instance.completedSteps[index]!;
-  const visit = instance.completedSteps.slice(0, index + 1).filter((s) => s === step).length;
-  return { step, visit };
+  const entry = order[index]!;
+  const visit = order.slice(0, index + 1).filter((e) => e.step === entry.step).length;
+  return { step: entry.step, visit, uncertain: entry.uncertain };
+}
+
+function compensationOrder(
+  instance: SagaInstance,
+): { step: string; uncertain: SagaUncertainStep | undefined }[] {
+  const uncertain = uncertainList(instance);
+  const at = (position: number) =>
+    uncertain.filter((u) => u.after === position).map((u) => ({ step: u.step, uncertain: u }));
+  const order: { step: string; uncertain: SagaUncertainStep | undefined }[] = at(0);
+  instance.completedSteps.forEach((step, index) => {
+    order.push({ step, uncertain: undefined }, ...at(index + 1));
+  });
+  return order;
+}
+
+/** Instances stored before `uncertainSteps` existed read back without it. */
+function uncertainList(instance: SagaInstance): SagaUncertainStep[] {
+  return (instance.uncertainSteps as SagaUncertainStep[] | undefined) ?? [];
 }
 
 /** The step's compensation is done (or it had none): go on with the one before it. */

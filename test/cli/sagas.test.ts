@@ -135,6 +135,7 @@ describe('causeway sagas (SQLite file)', () => {
         'error:            reserve (compensate) PermanentError [PERMANENT_FAILURE]: warehouse offline',
       );
       expect(lines).toContain('completed steps:  reserve');
+      expect(lines).toContain('uncertain steps:  -'); // the charge was declined: a definite failure
       const table = lines.slice(lines.findIndex((l) => /^\s*#\s+STEP/.test(l)));
       expect(table[0]).toMatch(/#\s+STEP\s+KIND\s+ATTEMPT\s+OUTCOME\s+STARTED\s+DURATION\s+ERROR/);
       expect(table.slice(1).map((row) => row.trim().split(/\s+/).slice(0, 5))).toEqual([

@@ -29,6 +29,7 @@ function instance(overrides: Partial<NewInstance> = {}): NewInstance {
     attempt: 0,
     visits: { reserve: 1 },
     completedSteps: [],
+    uncertainSteps: [],
     compensatedSteps: [],
     data: { orderId: 'o-1', lines: [{ sku: 'a', qty: 2 }], note: null },
     error: undefined,
@@ -61,7 +62,8 @@ export function sagaStoreContract(harness: SagaStoreHarness): void {
           attempt: 2,
           visits: { reserve: 1, charge: 2 },
           completedSteps: ['reserve', 'charge'],
-          compensatedSteps: ['charge'],
+          uncertainSteps: [{ step: 'ship', after: 2, attempt: 1, outcome: 'timed_out' }],
+          compensatedSteps: ['ship', 'charge'],
           error: {
             step: 'ship',
             kind: 'execute',

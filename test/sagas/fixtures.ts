@@ -127,6 +127,7 @@ export async function leftBehind(
       attempt: 0,
       visits: overrides.currentStep ? { [overrides.currentStep]: 1 } : {},
       completedSteps: [],
+      uncertainSteps: [],
       compensatedSteps: [],
       data: {},
       error: undefined,

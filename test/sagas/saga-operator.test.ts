@@ -52,16 +52,19 @@ describe('SagaRuntime: operator operations', () => {
     expect(requested.abortRequestedAt).toEqual(time.now());
     const done = await time.runUntil(rt.wait('b-1'));
 
-    expect(log).toEqual(['hotel stopped: SagaAbortedError', 'cancel flight']);
+    // The hotel request was cut short, not refused: it may have booked, so it is cancelled too.
+    expect(log).toEqual(['hotel stopped: SagaAbortedError', 'cancel hotel', 'cancel flight']);
     expect(done).toMatchObject({
       status: 'failed',
       completedSteps: ['flight'],
-      compensatedSteps: ['flight'],
+      uncertainSteps: [{ step: 'hotel', after: 1, attempt: 1, outcome: 'aborted' }],
+      compensatedSteps: ['hotel', 'flight'],
       error: { step: 'hotel', kind: 'execute', code: 'SAGA_ABORTED' },
     });
     expect(done.history.map((a) => `${a.kind} ${a.step} ${a.outcome}`)).toEqual([
       'execute flight succeeded',
       'execute hotel aborted',
+      'compensate hotel succeeded',
       'compensate flight succeeded',
     ]);
     expect(errors).toEqual([]);
@@ -79,7 +82,7 @@ describe('SagaRuntime: operator operations', () => {
     await operator.abort('b-2'); // the lease is held: only the request is recorded
     expect(log).toEqual([]);
     await time.advance(1_000); // the driving runtime's heartbeat (ttl / 3) reads it
-    expect(log).toEqual(['hotel stopped: SagaAbortedError', 'cancel flight']);
+    expect(log).toEqual(['hotel stopped: SagaAbortedError', 'cancel hotel', 'cancel flight']);
     const done = await time.runUntil(operator.wait('b-2'));
     expect(done.status).toBe('failed');
     expect(done.history.every((a) => a.outcome !== 'started')).toBe(true);
@@ -106,15 +109,17 @@ describe('SagaRuntime: operator operations', () => {
     expect(resumed.status).toBe('compensating');
     const done = await time.runUntil(rt.wait('b-3'));
     expect(done.status).toBe('failed');
-    expect(log).toEqual(['hotel stopped: SagaAbortedError', 'cancel flight']);
+    expect(log).toEqual(['hotel stopped: SagaAbortedError', 'cancel hotel', 'cancel flight']);
     expect(
-      done.history.filter((a) => a.kind === 'compensate').map((a) => `${a.attempt} ${a.outcome}`),
-    ).toEqual(['1 failed', '2 failed', '1 succeeded']);
+      done.history
+        .filter((a) => a.kind === 'compensate')
+        .map((a) => `${a.step} ${a.attempt} ${a.outcome}`),
+    ).toEqual(['hotel 1 succeeded', 'flight 1 failed', 'flight 2 failed', 'flight 1 succeeded']);
     // Same key before and after the operator stepped in: the refund is made once.
     expect(ledger.callCounts()['b-3:flight:compensate']).toBe(1);
     expect(
       new Set(done.history.filter((a) => a.kind === 'compensate').map((a) => a.idempotencyKey)),
-    ).toEqual(new Set(['b-3:flight:compensate']));
+    ).toEqual(new Set(['b-3:hotel:compensate', 'b-3:flight:compensate']));
   });
 
   it('list filters by status and name; unknown ids and settled instances get typed errors', async () => {

@@ -1,5 +1,11 @@
 import { deserializeJson, serializeJson } from '../../core/serializer.js';
-import type { SagaAttempt, SagaFailure, SagaInstance, SagaStatus } from '../../sagas/saga-store.js';
+import type {
+  SagaAttempt,
+  SagaFailure,
+  SagaInstance,
+  SagaStatus,
+  SagaUncertainStep,
+} from '../../sagas/saga-store.js';
 
 /*
  * How the SQL saga stores lay an instance out in one row. Columns a query filters, orders or
@@ -44,6 +50,8 @@ export type SagaContent = Omit<
 interface StoredState {
   visits: Record<string, number>;
   completedSteps: string[];
+  /** Absent in rows written before uncertain steps were compensated. */
+  uncertainSteps?: SagaUncertainStep[];
   compensatedSteps: string[];
   error?: SagaFailure;
 }
@@ -63,6 +71,7 @@ export function sagaContent(
   const state: StoredState = {
     visits: instance.visits,
     completedSteps: instance.completedSteps,
+    ...(instance.uncertainSteps.length === 0 ? {} : { uncertainSteps: instance.uncertainSteps }),
     compensatedSteps: instance.compensatedSteps,
     ...(instance.error === undefined ? {} : { error: instance.error }),
   };
@@ -99,6 +108,7 @@ export function sagaFromRow(row: SagaRow): SagaInstance {
     attempt: Number(row.attempt),
     visits: state.visits,
     completedSteps: state.completedSteps,
+    uncertainSteps: state.uncertainSteps ?? [],
     compensatedSteps: state.compensatedSteps,
     data: deserializeJson(row.data, `data of saga ${row.id}`),
     error: state.error,

@@ -59,6 +59,7 @@ export function sagaToJson(i: SagaInstance): Record<string, unknown> {
     abortRequestedAt: iso(i.abortRequestedAt),
     error: i.error ? { step: i.error.step, kind: i.error.kind, ...errorJson(i.error) } : null,
     completedSteps: i.completedSteps,
+    uncertainSteps: i.uncertainSteps,
     compensatedSteps: i.compensatedSteps,
     visits: i.visits,
     data: i.data,
@@ -96,6 +97,8 @@ export function sagaDetailLines(i: SagaInstance): string[] {
     `abort requested:  ${time(i.abortRequestedAt)}`,
     `error:            ${i.error ? `${i.error.step} (${i.error.kind}) ${errorText(i.error)}` : '-'}`,
     `completed steps:  ${i.completedSteps.join(', ') || '-'}`,
+    // Failed steps compensated anyway: their effect may have happened after they gave up.
+    `uncertain steps:  ${i.uncertainSteps.map((u) => `${u.step} (attempt ${u.attempt} ${u.outcome})`).join(', ') || '-'}`,
     `compensated:      ${i.compensatedSteps.join(', ') || '-'}`,
     `data:             ${JSON.stringify(i.data)}`,
     `attempts:         ${i.history.length}`,
