@@ -21,6 +21,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   projections: async () => (await import('./projections.bench.js')).suite,
   transports: async () => (await import('./transports.bench.js')).suite,
   streams: async () => (await import('./streams.bench.js')).suite,
+  sagas: async () => (await import('./sagas.bench.js')).suite,
 };
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
