@@ -72,6 +72,14 @@ function handlers(sql: DemoSql, service: ServiceName) {
           ),
         ReleaseStock: (c: StockCommand, key: string) =>
           once(sql, service, key, { orderId: c.orderId, kind: 'release' }, async (s) => {
+            // A saga also compensates a reservation whose outcome it never learned (timed
+            // out): give back only what this order's reservation really took.
+            const [reserved] = await s.all(
+              `SELECT 1 AS taken FROM ${ledgerTable('inventory')}
+               WHERE order_id = ? AND kind = 'reserve' AND ok = 1`,
+              [c.orderId],
+            );
+            if (!reserved) return { ok: true, reason: 'nothing was reserved' };
             await adjust(s, c.items, +1);
             return { ok: true };
           }),
