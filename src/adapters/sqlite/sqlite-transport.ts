@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import { StoreClosedError, ValidationError } from '../../core/errors.js';
 import { encodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
@@ -57,7 +58,7 @@ interface RawDeadLetter {
  * open transaction; positions only grow and it holds the write lock, so they are the only ones
  * past `after`.
  */
-export function fanOutStatement(db: SqliteDatabase) {
+export function fanOutStatement(db: SqliteDatabase): Statement<[{ now: number; after: number }]> {
   return db.prepare<[{ now: number; after: number }]>(
     `INSERT INTO causeway_deliveries (destination, group_name, position, partition_key, available_at)
      SELECT m.destination, g.group_name, m.position, m.partition_key, @now
