@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { defineSaga, SagaRuntime } from 'causeway';
 import { openSqliteDatabase, SqliteSagaStore, type SqliteDatabase } from 'causeway/sqlite';
 import { formatRate, ratio, scaled, type CaseResult, type Suite } from './harness.js';
+import { demoCases } from './sagas/demo.js';
 
 /**
  * `npm run bench -- sagas`: sagas completed per second and p99 latency on one SQLite file, a
@@ -102,7 +103,7 @@ async function measure(
 export const suite: Suite = {
   name: 'sagas',
   description:
-    'sagas completed per second and p99 latency on one SQLite file (4 steps, each writing a row), Causeway vs the same steps and persistence by hand',
+    'sagas completed per second and p99 latency on one SQLite file (4 steps, each writing a row), Causeway vs the same steps and persistence by hand; then the demo saga on PostgreSQL + Kafka (4 processes) vs the same demo embedded',
   async run(context) {
     const { config } = context;
     const count = scaled(SAGAS, config, 10);
@@ -163,6 +164,7 @@ export const suite: Suite = {
         notes: ['for latency, a ratio above 1 means Causeway is slower'],
       },
     ];
+    const demo = await demoCases(context);
     return {
       settings: {
         workload: `${count} sagas per side in ${config.rounds} rounds taken in turns (after a warm-up of ${Math.ceil(count / 10)}), one at a time, each its own id; rates and p99 are the median of the rounds`,
@@ -170,10 +172,10 @@ export const suite: Suite = {
           'one SQLite file per side (WAL, the adapter defaults); each step inserts a row into that file with the same connection',
         causeway:
           'SagaRuntime.run on a SqliteSagaStore: the instance is written before the first step, at each attempt start and after each attempt, leased and fenced',
-        distributed:
-          'the PostgreSQL + Kafka case (through causeway demo --distributed) is not measured yet',
+        ...demo.settings,
       },
-      cases,
+      cases: [...cases, ...demo.cases],
+      ...(demo.skipped.length > 0 ? { skipped: demo.skipped } : {}),
     };
   },
 };
