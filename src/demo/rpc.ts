@@ -31,7 +31,12 @@ const REPLY_TO = 'replyto';
 
 /** The saga side: sends commands and hands each reply to the step waiting for its key. */
 export class CommandClient {
-  readonly #waiting = new Map<string, (reply: CommandReply) => void>();
+  /**
+   * Waiters per key. A set, not one waiter: two calls with one key may overlap (a retry
+   * while an abandoned attempt still waits, a duplicate delivery), and each must get the
+   * reply and remove only itself when it ends.
+   */
+  readonly #waiting = new Map<string, Set<(reply: CommandReply) => void>>();
   #consumer: Consumer | undefined;
 
   constructor(
@@ -47,7 +52,8 @@ export class CommandClient {
       group,
       (message) => {
         const key = message.extensions[KEY];
-        if (key !== undefined) this.#waiting.get(key)?.(message.data as CommandReply);
+        if (key === undefined) return;
+        for (const deliver of this.#waiting.get(key) ?? []) deliver(message.data as CommandReply);
       },
       options,
     );
@@ -66,14 +72,18 @@ export class CommandClient {
     const { idempotencyKey: key, signal } = options;
     signal.throwIfAborted();
     // Registered before publishing: a fast service cannot reply before anyone listens.
+    let deliver!: (reply: CommandReply) => void;
     const reply = new Promise<CommandReply>((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.#waiting.set(key, (value) => {
+      deliver = (value) => {
         signal.removeEventListener('abort', onAbort);
         resolve(value);
-      });
+      };
     });
+    const waiters = this.#waiting.get(key) ?? new Set();
+    waiters.add(deliver);
+    this.#waiting.set(key, waiters);
     try {
       await this.transport.publish(destination, [
         {
@@ -86,7 +96,9 @@ export class CommandClient {
       ]);
       return await reply;
     } finally {
-      this.#waiting.delete(key);
+      // Only this call's waiter: an overlapping call with the same key keeps waiting.
+      waiters.delete(deliver);
+      if (waiters.size === 0 && this.#waiting.get(key) === waiters) this.#waiting.delete(key);
     }
   }
 

@@ -48,6 +48,44 @@ async function adjust(session: SqlSession, items: readonly OrderLine[], sign: 1 
     ]);
 }
 
+/** Whether a successful `kind` row (a reserve, a charge) exists for the order. */
+async function effect(
+  session: SqlSession,
+  service: 'inventory' | 'payments',
+  orderId: string,
+  kind: string,
+): Promise<boolean> {
+  const rows = await session.all(
+    `SELECT 1 FROM ${ledgerTable(service)} WHERE order_id = ? AND kind = ? AND ok = 1`,
+    [orderId, kind],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Whether the order has an undo row of `kind` other than `except`: any, when checking that
+ * a late reserve or charge must be refused; only an effective one (its amount set), when
+ * checking that an undo already happened. Commands of one order reach a service in order on
+ * its partition-key lane, so a check and the write after it do not race another command of
+ * the same order.
+ */
+async function undone(
+  session: SqlSession,
+  service: 'inventory' | 'payments',
+  orderId: string,
+  kind: 'release' | 'refund',
+  except?: string,
+): Promise<boolean> {
+  const rows = await session.all(
+    except === undefined
+      ? `SELECT 1 FROM ${ledgerTable(service)} WHERE order_id = ? AND kind = ?`
+      : `SELECT 1 FROM ${ledgerTable(service)}
+         WHERE order_id = ? AND kind = ? AND amount_cents IS NOT NULL AND idempotency_key <> ?`,
+    except === undefined ? [orderId, kind] : [orderId, kind, except],
+  );
+  return rows.length > 0;
+}
+
 /** Creates the service's tables (idempotent) and seeds the inventory's stock once. */
 export async function prepareService(sql: DemoSql, service: ServiceName): Promise<void> {
   await sql.run(ledgerDdl(service));
@@ -67,20 +105,25 @@ function handlers(sql: DemoSql, service: ServiceName) {
     case 'inventory':
       return {
         ReserveStock: (c: StockCommand, key: string) =>
-          once(sql, service, key, { orderId: c.orderId, kind: 'reserve' }, (s) =>
-            reserve(s, c.items),
+          once(sql, service, key, { orderId: c.orderId, kind: 'reserve' }, async (s) =>
+            (await undone(s, 'inventory', c.orderId, 'release'))
+              ? { ok: false, reason: 'already released: the order was given up' }
+              : reserve(s, c.items),
           ),
+        // A compensation may run for a reserve that timed out and never happened (or has not
+        // happened yet): release only what a successful reserve of this order took, once.
         ReleaseStock: (c: StockCommand, key: string) =>
           once(sql, service, key, { orderId: c.orderId, kind: 'release' }, async (s) => {
-            // A saga also compensates a reservation whose outcome it never learned (timed
-            // out): give back only what this order's reservation really took.
-            const [reserved] = await s.all(
-              `SELECT 1 AS taken FROM ${ledgerTable('inventory')}
-               WHERE order_id = ? AND kind = 'reserve' AND ok = 1`,
-              [c.orderId],
-            );
-            if (!reserved) return { ok: true, reason: 'nothing was reserved' };
+            if (!(await effect(s, 'inventory', c.orderId, 'reserve')))
+              return { ok: true, reason: 'nothing was reserved' };
+            if (await undone(s, 'inventory', c.orderId, 'release', key))
+              return { ok: true, reason: 'already released' };
             await adjust(s, c.items, +1);
+            // Marks the release as effective (the units it gave back), for `undone` and audits.
+            await s.run(
+              `UPDATE ${ledgerTable('inventory')} SET amount_cents = ? WHERE idempotency_key = ?`,
+              [c.items.reduce((units, item) => units + item.quantity, 0), key],
+            );
             return { ok: true };
           }),
       };
@@ -92,11 +135,16 @@ function handlers(sql: DemoSql, service: ServiceName) {
             service,
             key,
             { orderId: c.orderId, kind: 'charge', amountCents: c.amountCents },
-            async () =>
-              c.card === DECLINED_CARD
-                ? { ok: false, reason: 'payment declined: insufficient funds' }
-                : { ok: true, result: { paymentId: `pay-${key.slice(0, 48)}` } },
+            async (s) =>
+              // A charge queued while the saga gave up arrives after its refund: refuse it.
+              (await undone(s, 'payments', c.orderId, 'refund'))
+                ? { ok: false, reason: 'already refunded: the order was given up' }
+                : c.card === DECLINED_CARD
+                  ? { ok: false, reason: 'payment declined: insufficient funds' }
+                  : { ok: true, result: { paymentId: `pay-${key.slice(0, 48)}` } },
           ),
+        // Refunds only an actual charge of this order, once (a compensation may run for a
+        // charge that timed out and never happened).
         RefundPayment: (c: { orderId: string }, key: string) =>
           once(sql, service, key, { orderId: c.orderId, kind: 'refund' }, async (s) => {
             const [charge] = await s.all<{ amount_cents: number | string }>(
@@ -105,6 +153,8 @@ function handlers(sql: DemoSql, service: ServiceName) {
               [c.orderId],
             );
             if (!charge) return { ok: true, reason: 'nothing was charged' };
+            if (await undone(s, 'payments', c.orderId, 'refund', key))
+              return { ok: true, reason: 'already refunded' };
             // The refund row carries the amount, so the ledger balances charges against refunds.
             await s.run(
               `UPDATE ${ledgerTable('payments')} SET amount_cents = ? WHERE idempotency_key = ?`,
