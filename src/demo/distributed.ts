@@ -34,10 +34,17 @@ export interface DistributedSystem extends DemoSystem {
   readonly services: ReadonlyMap<ServiceName, ServiceProcess>;
 }
 
-/** Thrown when the schema holds tables that are not the demo's: the demo never drops those. */
+/**
+ * Thrown when the schema exists but the demo did not create it (no marker table): the demo
+ * drops and recreates its schema on every run, so it never touches one that is not its own.
+ */
 export class ForeignSchemaError extends Error {
-  constructor(schema: string, table: string) {
-    super(`Schema ${schema} holds ${table}, which is not the demo's; pick another --schema`);
+  constructor(schema: string) {
+    super(
+      `Schema ${schema} exists and was not created by the demo (it has no ${DEMO_MARKER_TABLE} table); ` +
+        'the demo drops and recreates its schema on every run, so it refuses this one. ' +
+        'Pass a --schema that does not exist (default causeway_demo), or drop this one yourself if it is a leftover demo schema.',
+    );
     this.name = 'ForeignSchemaError';
   }
 }
@@ -122,16 +129,35 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
   }
 }
 
-/** A fresh schema per run; an old demo schema is dropped, anything else is refused. */
-async function resetSchema(sql: DemoSql, schema: string): Promise<void> {
-  const tables = await sql.all<{ table_name: string }>(
-    'SELECT table_name FROM information_schema.tables WHERE table_schema = ?',
-    [schema],
-  );
-  const foreign = tables.find(
-    (t) => !t.table_name.startsWith('demo_') && !t.table_name.startsWith('causeway_'),
-  );
-  if (foreign) throw new ForeignSchemaError(schema, foreign.table_name);
-  await sql.run(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-  await sql.run(`CREATE SCHEMA ${quoteIdent(schema)}`);
+/**
+ * The table the demo creates in every schema it makes. Only a schema holding it is the
+ * demo's to drop: table names alone prove nothing (a real application's schema may hold
+ * Causeway's `causeway_*` tables, and `public` may look empty of tables yet own functions,
+ * types and sequences that `DROP SCHEMA … CASCADE` would take with it).
+ */
+export const DEMO_MARKER_TABLE = 'demo_marker';
+
+/**
+ * A fresh schema per run: a schema the demo made (it holds the marker table) is dropped and
+ * made again, a missing one is created; any other existing schema — `public`, an
+ * application's, an empty one someone created — is refused and left untouched.
+ */
+export async function resetSchema(sql: DemoSql, schema: string): Promise<void> {
+  const exists = await sql.all('SELECT 1 FROM pg_namespace WHERE nspname = ?', [schema]);
+  if (exists.length > 0) {
+    const marker = await sql.all(
+      'SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?',
+      [schema, DEMO_MARKER_TABLE],
+    );
+    if (marker.length === 0) throw new ForeignSchemaError(schema);
+  }
+  const name = quoteIdent(schema);
+  await sql.transaction(async (tx) => {
+    await tx.run(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
+    await tx.run(`CREATE SCHEMA ${name}`);
+    await tx.run(
+      `CREATE TABLE ${name}.${DEMO_MARKER_TABLE} (created_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+    );
+    await tx.run(`INSERT INTO ${name}.${DEMO_MARKER_TABLE} DEFAULT VALUES`);
+  });
 }
