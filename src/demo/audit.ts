@@ -31,7 +31,7 @@ export async function auditLedgers(sql: DemoSql): Promise<LedgerAudit> {
   const doubleCharges = await count(`SELECT COUNT(*) AS n FROM (SELECT order_id FROM ${payments}
     WHERE kind = 'charge' AND ok = 1 GROUP BY order_id HAVING COUNT(*) > 1) AS twice`);
   const shipments = await count(
-    `SELECT COUNT(*) AS n FROM ${ledgerTable('shipping')} WHERE ok = 1`,
+    `SELECT COUNT(*) AS n FROM ${ledgerTable('shipping')} WHERE kind = 'shipment' AND ok = 1`,
   );
   const stock = await sql.all<{ sku: string; available: number | string }>(
     'SELECT sku, available FROM demo_stock',

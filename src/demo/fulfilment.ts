@@ -131,6 +131,15 @@ export function fulfilmentSaga(
           );
           return trackingNumber === undefined ? {} : { trackingNumber };
         },
+        // Runs when confirming fails, or when the shipment timed out and may still be created.
+        compensate: async (ctx) => {
+          await client.require(
+            DESTINATIONS.shipping,
+            'CancelShipment',
+            { orderId: ctx.data.orderId },
+            call(ctx),
+          );
+        },
       },
       {
         name: 'confirm-order',

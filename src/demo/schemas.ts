@@ -93,4 +93,5 @@ export const commandRegistry = new EventRegistry()
   .register('RefundPayment', { schema: schema((v) => [...text(v, 'orderId')]) })
   .register('CreateShipment', {
     schema: schema((v) => [...text(v, 'orderId'), ...text(v, 'country')]),
-  });
+  })
+  .register('CancelShipment', { schema: schema((v) => [...text(v, 'orderId')]) });

@@ -5,7 +5,7 @@
 import type { Transport } from '../messaging/create-transport.js';
 import type { Consumer, ConsumerOptions } from '../messaging/consumer.js';
 import { DECLINED_CARD, INITIAL_STOCK, UNDELIVERABLE_COUNTRY } from './catalogue.js';
-import { ledgerDdl, ledgerTable, once } from './ledger.js';
+import { ledgerDdl, ledgerTable, once, type LedgerName } from './ledger.js';
 import type { OrderLine } from './order.js';
 import { serveCommands, type CommandReply } from './rpc.js';
 import { commandRegistry } from './schemas.js';
@@ -51,7 +51,7 @@ async function adjust(session: SqlSession, items: readonly OrderLine[], sign: 1 
 /** Whether a successful `kind` row (a reserve, a charge) exists for the order. */
 async function effect(
   session: SqlSession,
-  service: 'inventory' | 'payments',
+  service: LedgerName,
   orderId: string,
   kind: string,
 ): Promise<boolean> {
@@ -71,9 +71,9 @@ async function effect(
  */
 async function undone(
   session: SqlSession,
-  service: 'inventory' | 'payments',
+  service: LedgerName,
   orderId: string,
-  kind: 'release' | 'refund',
+  kind: 'release' | 'refund' | 'cancel',
   except?: string,
 ): Promise<boolean> {
   const rows = await session.all(
@@ -166,14 +166,29 @@ function handlers(sql: DemoSql, service: ServiceName) {
     case 'shipping':
       return {
         CreateShipment: (c: { orderId: string; country: string }, key: string) =>
-          once(sql, service, key, { orderId: c.orderId, kind: 'shipment' }, async () =>
-            c.country === UNDELIVERABLE_COUNTRY
-              ? { ok: false, reason: `undeliverable: no carrier serves ${c.country}` }
-              : {
-                  ok: true,
-                  result: { trackingNumber: `TRK-${c.orderId.slice(-12).toUpperCase()}` },
-                },
+          once(sql, service, key, { orderId: c.orderId, kind: 'shipment' }, async (s) =>
+            (await undone(s, 'shipping', c.orderId, 'cancel'))
+              ? { ok: false, reason: 'already cancelled: the order was given up' }
+              : c.country === UNDELIVERABLE_COUNTRY
+                ? { ok: false, reason: `undeliverable: no carrier serves ${c.country}` }
+                : {
+                    ok: true,
+                    result: { trackingNumber: `TRK-${c.orderId.slice(-12).toUpperCase()}` },
+                  },
           ),
+        // Cancels only a shipment that was created for the order, once.
+        CancelShipment: (c: { orderId: string }, key: string) =>
+          once(sql, service, key, { orderId: c.orderId, kind: 'cancel' }, async (s) => {
+            if (!(await effect(s, 'shipping', c.orderId, 'shipment')))
+              return { ok: true, reason: 'nothing was shipped' };
+            if (await undone(s, 'shipping', c.orderId, 'cancel', key))
+              return { ok: true, reason: 'already cancelled' };
+            await s.run(
+              `UPDATE ${ledgerTable('shipping')} SET amount_cents = 0 WHERE idempotency_key = ?`,
+              [key],
+            );
+            return { ok: true };
+          }),
       };
   }
 }

@@ -4,7 +4,7 @@ import { openSqliteDatabase } from 'causeway/sqlite';
 import { auditLedgers } from '../../src/demo/audit.js';
 import { CommandClient, serveCommands } from '../../src/demo/rpc.js';
 import { commandRegistry } from '../../src/demo/schemas.js';
-import { DESTINATIONS, prepareService, startService } from '../../src/demo/services.js';
+import { DESTINATIONS, startService } from '../../src/demo/services.js';
 import { sqliteSql, type DemoSql } from '../../src/demo/sql.js';
 
 /**
@@ -18,7 +18,12 @@ describe('demo services: compensations without a prior effect', () => {
   let client: CommandClient;
   let calls = 0;
   const items = [{ sku: 'sku-mug', quantity: 3, unitPriceCents: 1_200 }];
-  const send = (service: 'inventory' | 'payments', type: string, data: object, key: string) =>
+  const send = (
+    service: 'inventory' | 'payments' | 'shipping',
+    type: string,
+    data: object,
+    key: string,
+  ) =>
     client.call(DESTINATIONS[service], type, data as Record<string, unknown>, {
       idempotencyKey: key,
       signal: new AbortController().signal,
@@ -37,7 +42,7 @@ describe('demo services: compensations without a prior effect', () => {
     transport = createTransport(new MemoryTransportDriver());
     await startService('inventory', sql, transport);
     await startService('payments', sql, transport);
-    await prepareService(sql, 'shipping'); // the audit reads every ledger
+    await startService('shipping', sql, transport);
     client = new CommandClient(transport, `demo-replies-${++calls}`);
     await client.start('orders');
   });
@@ -108,6 +113,29 @@ describe('demo services: compensations without a prior effect', () => {
       reason: 'already refunded',
     });
     expect(await auditLedgers(sql)).toMatchObject({ charges: 1, refunds: 1 });
+  });
+
+  it('CancelShipment without a shipment cancels nothing, and the late shipment is refused; a real one is cancelled once', async () => {
+    expect(await send('shipping', 'CancelShipment', { orderId: 'o-6' }, 'o-6:cancel')).toEqual({
+      ok: true,
+      reason: 'nothing was shipped',
+    });
+    const shipment = { orderId: 'o-6', country: 'PT' };
+    expect(await send('shipping', 'CreateShipment', shipment, 'o-6:ship')).toEqual({
+      ok: false,
+      reason: 'already cancelled: the order was given up',
+    });
+    expect(await auditLedgers(sql)).toMatchObject({ shipments: 0 });
+
+    const other = { orderId: 'o-7', country: 'PT' };
+    expect(await send('shipping', 'CreateShipment', other, 'o-7:ship')).toMatchObject({ ok: true });
+    expect(await send('shipping', 'CancelShipment', { orderId: 'o-7' }, 'o-7:cancel')).toEqual({
+      ok: true,
+    });
+    expect(await send('shipping', 'CancelShipment', { orderId: 'o-7' }, 'o-7:cancel:2')).toEqual({
+      ok: true,
+      reason: 'already cancelled',
+    });
   });
 
   it('two overlapping calls with one key both wait for the reply; the first ending does not drop the second', async () => {
