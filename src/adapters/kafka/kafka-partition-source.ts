@@ -48,7 +48,18 @@ export class KafkaPartitionSource implements StreamSource {
   /** The partition left this process: the buffer is dropped (the next owner reads it again). */
   close(): void {
     this.#closed = true;
+    this.clear();
+  }
+
+  /** The offset of the first record buffered, if any. */
+  get firstOffset(): bigint | undefined {
+    return this.#buffer[0]?.offset;
+  }
+
+  /** Drops the buffered records, before any task read them (the fetch is sent back to re-read them). */
+  clear(): void {
     const dropped = this.#buffer.length;
+    this.#base += dropped;
     this.#buffer = [];
     this.#wake?.();
     this.hooks.released(dropped);

@@ -55,9 +55,15 @@ export interface KafkaStreamRunnerOptions {
   rebalanceTimeoutMs?: number;
   maxWaitMs?: number;
   /**
+   * A failed partition task (or a backend that could not be opened) is restarted after this
+   * delay, doubled on each consecutive failure up to `max` (default 200 ms, up to 30 s).
+   */
+  restartDelayMs?: { min: number; max: number };
+  /**
    * Failures the runner recovers from or reports only: a failed Kafka offset commit (the state
    * holds the position anyway), a record that is not a CloudEvent (skipped), a partition task
-   * that failed (its partition stops here until the next assignment). Default: a process warning.
+   * that failed or a backend that could not be opened (the partition restarts after
+   * `restartDelayMs`; the other partitions run on). Default: a process warning.
    */
   onError?: (error: unknown, partition?: number) => void;
   /** Called with the partitions this process runs once an assignment change has settled. */
@@ -75,7 +81,29 @@ interface PartitionState {
 interface PartitionTask {
   stop: AbortController;
   done: Promise<unknown>;
+  startedAt: number;
 }
+
+/** Where a newly (re)started partition's fetch must start, until a record shows it does. */
+interface PendingSeek {
+  /** `position + 1` of the partition's state; `undefined` while the state is not open yet. */
+  offset: bigint | undefined;
+  /** The runner's fetch count when the seek was set (see `#route`). */
+  since: number;
+}
+
+/** A partition waiting to restart after a failure. */
+interface Restart {
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Fetch responses after a seek by which the fetch surely started at the seek: the first may
+ * have been in flight when the seek was set. A later record past the seek is a real gap in
+ * the log (compaction, transaction markers), not a missed seek.
+ */
+const SEEK_FETCHES = 3;
 
 /**
  * Runs a topology over a Kafka topic with its work split by partition through the consumer
@@ -93,8 +121,17 @@ export class KafkaStreamRunner {
   readonly #sources = new Map<number, KafkaPartitionSource>();
   readonly #states = new Map<number, PartitionState>();
   readonly #tasks = new Map<number, PartitionTask>();
-  /** Newly assigned partitions not fetched yet: where their fetch must start (see `#seek`). */
-  readonly #seekTo = new Map<number, bigint | undefined>();
+  /** Newly (re)started partitions whose fetch may not start at their state yet (see `#applySeek`). */
+  readonly #seekTo = new Map<number, PendingSeek>();
+  readonly #restarts = new Map<number, Restart>();
+  /**
+   * Partitions dropped after a failure: their first record not acknowledged, where the
+   * restart reads again when the state holds no position (an in-memory one opened afresh).
+   */
+  readonly #resumeAt = new Map<number, bigint>();
+  /** Partitions dropped after a failure, still assigned here, waiting to restart. */
+  readonly #dropped = new Set<number>();
+  #fetches = 0;
   #stream: MessagesStream<string, string, string, string> | undefined;
   /** Assignment changes, one after another: a partition starts only after its last owner here stopped. */
   #changes: Promise<void> = Promise.resolve();
@@ -147,6 +184,8 @@ export class KafkaStreamRunner {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    for (const restart of this.#restarts.values()) clearTimeout(restart.timer);
+    this.#restarts.clear();
     await this.#change(async () => {
       await this.#stopAll();
       for (const partition of [...this.#states.keys()]) await this.#release(partition);
@@ -174,6 +213,7 @@ export class KafkaStreamRunner {
     stream.on('offsets', () => {
       for (const partition of this.#seekTo.keys()) this.#applySeek(partition);
     });
+    stream.on('fetch', () => this.#fetches++);
     this.#follow();
     await this.#change(() => this.#assign());
   }
@@ -185,9 +225,26 @@ export class KafkaStreamRunner {
 
   #route(record: KafkaRecord): void {
     const source = this.#sources.get(record.partition);
-    // Fetched for a partition no longer assigned here: its next owner reads it again.
-    if (!source || record.topic !== this.options.topic) return;
-    this.#seekTo.delete(record.partition);
+    if (record.topic !== this.options.topic) return;
+    if (!source) {
+      // Waiting to restart: its restart reads again from the first record dropped (when its
+      // fetch position was not known yet as it stopped).
+      if (this.#dropped.has(record.partition) && !this.#resumeAt.has(record.partition))
+        this.#resumeAt.set(record.partition, record.offset);
+      // Otherwise fetched for a partition no longer assigned here: its next owner reads it again.
+      return;
+    }
+    const seek = this.#seekTo.get(record.partition);
+    // Before the state is open its position is unknown: keep the record, `#startTask` checks it.
+    if (seek?.offset !== undefined) {
+      if (record.offset > seek.offset && this.#fetches - seek.since < SEEK_FETCHES) {
+        // Fetched before the seek took (or the fetch overwrote it): records between the
+        // state's position and this one would never be processed. Drop it and seek again.
+        this.#applySeek(record.partition);
+        return;
+      }
+      this.#seekTo.delete(record.partition);
+    }
     this.#buffered++;
     source.offer(record);
     this.#flow();
@@ -214,7 +271,12 @@ export class KafkaStreamRunner {
     for (const partition of owned) {
       if (this.#sources.has(partition)) continue;
       this.#sources.set(partition, this.#source(partition));
-      this.#seekTo.set(partition, undefined);
+      this.#seekTo.set(partition, { offset: undefined, since: this.#fetches });
+      this.#resumeAt.delete(partition);
+      this.#dropped.delete(partition);
+      // A new assignment: a restart pending from the previous one is superseded by `#assign`.
+      clearTimeout(this.#restarts.get(partition)?.timer);
+      this.#restarts.delete(partition);
     }
   }
 
@@ -232,8 +294,68 @@ export class KafkaStreamRunner {
       if (!this.#sources.has(partition)) await this.#stopTask(partition);
     for (const partition of [...this.#states.keys()])
       if (!this.#sources.has(partition)) await this.#release(partition);
-    for (const [partition, source] of this.#sources)
-      if (!this.#tasks.has(partition)) await this.#startTask(partition, source);
+    for (const [partition, source] of this.#sources) {
+      if (this.#tasks.has(partition)) continue;
+      // One partition that cannot start must not keep the others from starting.
+      try {
+        await this.#startTask(partition, source);
+      } catch (error) {
+        await this.#fail(partition, error, 0);
+      }
+    }
+    this.options.onPartitions?.(this.partitions);
+  }
+
+  /**
+   * A partition's task failed, or it could not start: its records stop being buffered (a
+   * dead task never acknowledges them, and a full buffer pauses the fetch of every
+   * partition), its state is handed back, and it restarts after a backoff, without waiting
+   * for a rebalance that may never come. Runs inside the change queue.
+   */
+  async #fail(partition: number, error: unknown, attempt: number): Promise<void> {
+    this.#report(error, partition);
+    // A reassignment in between already started it again (over a reopened state).
+    if (this.#tasks.has(partition)) return;
+    this.#drop(partition);
+    // The runtime refuses records after a failure, and a durable backend may have lost its
+    // lease: the restart reopens the state, as the next owner would.
+    await this.#release(partition);
+    if (this.#stopped) return;
+    const { min = 200, max = 30_000 } = this.options.restartDelayMs ?? {};
+    const restart: Restart = { attempt, timer: undefined };
+    restart.timer = setTimeout(
+      () => void this.#change(() => this.#restart(partition, restart)),
+      Math.min(max, min * 2 ** Math.min(attempt, 30)),
+    );
+    this.#restarts.set(partition, restart);
+  }
+
+  /** Stops buffering a partition's records: they are dropped and its fetch seeks back on restart. */
+  #drop(partition: number): void {
+    const source = this.#sources.get(partition);
+    const at =
+      source?.firstOffset ?? this.#stream?.offsetsToFetch.get(`${this.options.topic}:${partition}`);
+    if (at !== undefined) this.#resumeAt.set(partition, at);
+    this.#dropped.add(partition);
+    this.#sources.delete(partition);
+    this.#seekTo.delete(partition);
+    source?.close();
+  }
+
+  async #restart(partition: number, restart: Restart): Promise<void> {
+    // Superseded by a reassignment (which started the partition or gave it away), or stopped.
+    if (this.#stopped || this.#restarts.get(partition) !== restart) return;
+    this.#restarts.delete(partition);
+    if (!this.#owned().has(partition) || this.#tasks.has(partition)) return;
+    this.#dropped.delete(partition);
+    const source = this.#source(partition);
+    this.#sources.set(partition, source);
+    this.#seekTo.set(partition, { offset: undefined, since: this.#fetches });
+    try {
+      await this.#startTask(partition, source, restart.attempt + 1);
+    } catch (error) {
+      await this.#fail(partition, error, restart.attempt + 1);
+    }
     this.options.onPartitions?.(this.partitions);
   }
 
@@ -258,7 +380,8 @@ export class KafkaStreamRunner {
     });
   }
 
-  async #startTask(partition: number, source: KafkaPartitionSource): Promise<void> {
+  /** `attempt`: the consecutive failures before this start (they set the next backoff). */
+  async #startTask(partition: number, source: KafkaPartitionSource, attempt = 0): Promise<void> {
     const { options } = this;
     if (this.#states.get(partition)?.failed) await this.#release(partition);
     let state = this.#states.get(partition);
@@ -268,11 +391,21 @@ export class KafkaStreamRunner {
       this.#states.set(partition, (state = { backend, runtime, failed: false }));
     }
     const { backend, runtime } = state;
+    const resumeAt = this.#resumeAt.get(partition);
+    this.#resumeAt.delete(partition);
     if (this.#seekTo.has(partition)) {
       const position = backend.committedPositions().get(options.source);
       const offset = position?.slice(position.lastIndexOf(':') + 1);
-      if (offset !== undefined && /^\d+$/.test(offset)) {
-        this.#seekTo.set(partition, BigInt(offset) + 1n);
+      const target = offset !== undefined && /^\d+$/.test(offset) ? BigInt(offset) + 1n : resumeAt;
+      const first = source.firstOffset;
+      if (target === undefined || (first !== undefined && first <= target)) {
+        // The fetch started at or before the state's position: nothing is missed.
+        this.#seekTo.delete(partition);
+      } else {
+        // Nothing fetched yet, or fetched past the state's position (records arrived before
+        // the state was open): drop what came and point the fetch right after the position.
+        source.clear();
+        this.#seekTo.set(partition, { offset: target, since: this.#fetches });
         this.#applySeek(partition);
       }
     }
@@ -287,11 +420,24 @@ export class KafkaStreamRunner {
     });
     const stop = new AbortController();
     const failed = state;
-    const done = task.run(stop.signal).catch((error: unknown) => {
+    const entry: PartitionTask = { stop, done: Promise.resolve(), startedAt: performance.now() };
+    entry.done = task.run(stop.signal).catch((error: unknown) => {
       failed.failed = true;
-      this.#report(error, partition);
+      // Failed while being stopped: the next assignment reopens the state (see above).
+      if (this.#tasks.get(partition) !== entry) return this.#report(error, partition);
+      this.#tasks.delete(partition);
+      // At once, not when the change queue gets to it: its buffered records must not hold
+      // the fetch of the other partitions.
+      this.#drop(partition);
+      const { max = 30_000 } = options.restartDelayMs ?? {};
+      // A task that ran longer than the longest backoff failed afresh: start the backoff over.
+      const next = performance.now() - entry.startedAt > max ? 0 : attempt;
+      void this.#change(async () => {
+        await this.#fail(partition, error, next);
+        options.onPartitions?.(this.partitions);
+      });
     });
-    this.#tasks.set(partition, { stop, done });
+    this.#tasks.set(partition, entry);
   }
 
   /**
@@ -301,7 +447,7 @@ export class KafkaStreamRunner {
    * fetch position left over from an earlier ownership could be past them).
    */
   #applySeek(partition: number): void {
-    const offset = this.#seekTo.get(partition);
+    const offset = this.#seekTo.get(partition)?.offset;
     if (offset === undefined || !this.#stream) return;
     this.#stream.offsetsToFetch.set(`${this.options.topic}:${partition}`, offset);
   }
