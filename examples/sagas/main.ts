@@ -39,11 +39,19 @@ export async function runSagaExample(log: (line: string) => void = console.log):
         retry: { maxAttempts: 3, initialDelayMs: 10 },
         timeoutMs: 2_000,
         execute: async ({ data, idempotencyKey, signal }) => {
-          const result = await payments.charge(data.card, data.amountCents, idempotencyKey, signal);
+          const result = await payments.charge(
+            data.orderId,
+            data.card,
+            data.amountCents,
+            idempotencyKey,
+            signal,
+          );
           if (result.declined) throw new PermanentError(`card declined: ${result.reason}`);
           return { paymentId: result.paymentId }; // merged into the saga's data
         },
-        compensate: ({ data, idempotencyKey }) => payments.refund(data.paymentId!, idempotencyKey),
+        // finds the order's charge itself: a timed-out charge may have happened unseen
+        compensate: ({ data, idempotencyKey }) =>
+          payments.refundOrder(data.orderId, idempotencyKey),
       },
       {
         name: 'confirm-order',

@@ -40,6 +40,8 @@ export class Payments {
   #flakyCalls: number;
   readonly #results = new Map<string, ChargeResult>();
   readonly #amounts = new Map<string, number>();
+  /** The payment taken for each order: a refund finds it even when the charge's reply was lost. */
+  readonly #byOrder = new Map<string, string>();
   readonly #refunded = new Set<string>();
 
   constructor(options: { flakyCalls: number }) {
@@ -47,6 +49,7 @@ export class Payments {
   }
 
   async charge(
+    orderId: string,
     card: string,
     amountCents: number,
     idempotencyKey: string,
@@ -63,12 +66,19 @@ export class Payments {
     if (!result.declined) {
       this.charges += 1;
       this.#amounts.set(result.paymentId, amountCents);
+      this.#byOrder.set(orderId, result.paymentId);
     }
     return result;
   }
 
-  async refund(paymentId: string, idempotencyKey: string): Promise<void> {
-    if (this.#refunded.has(idempotencyKey) || !this.#amounts.has(paymentId)) return;
+  /**
+   * Refunds what was charged for the order, once; nothing when nothing was charged. It looks the
+   * payment up by order, not by a payment id from the saga's data: after a timed-out charge the
+   * saga never saw the id, but the charge may have happened.
+   */
+  async refundOrder(orderId: string, idempotencyKey: string): Promise<void> {
+    const paymentId = this.#byOrder.get(orderId);
+    if (this.#refunded.has(idempotencyKey) || paymentId === undefined) return;
     this.#refunded.add(idempotencyKey);
     this.charges -= 1;
   }

@@ -34,7 +34,8 @@ export type CausewayErrorCode =
   | 'SAGA_ABORTED'
   | 'PUBLISH_REJECTED'
   | 'MESSAGE_TOO_LARGE'
-  | 'PROCESS_INSTANCE_UNKNOWN';
+  | 'PROCESS_INSTANCE_UNKNOWN'
+  | 'SERVICE_START_FAILED';
 
 export interface CausewayErrorOptions {
   cause?: unknown;

@@ -7,14 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { TimeoutError } from '../core/errors.js';
+import { CausewayError, TimeoutError } from '../core/errors.js';
 import type { ServiceName } from './services.js';
 
 /** Raised when a service process exits before it is ready (its stderr says why). */
-export class ServiceStartError extends Error {
+export class ServiceStartError extends CausewayError {
   constructor(service: ServiceName, detail: string) {
-    super(`The ${service} service process did not start: ${detail}`);
-    this.name = 'ServiceStartError';
+    super('SERVICE_START_FAILED', `The ${service} service process did not start: ${detail}`);
   }
 }
 

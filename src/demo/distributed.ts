@@ -5,6 +5,7 @@
  * through the broker.
  */
 import { randomBytes } from 'node:crypto';
+import { ValidationError } from '../core/errors.js';
 import { sleep } from '../core/retry.js';
 import { createTransport } from '../messaging/create-transport.js';
 import { OutboxRelay } from '../messaging/outbox.js';
@@ -38,14 +39,14 @@ export interface DistributedSystem extends DemoSystem {
  * Thrown when the schema exists but the demo did not create it (no marker table): the demo
  * drops and recreates its schema on every run, so it never touches one that is not its own.
  */
-export class ForeignSchemaError extends Error {
+export class ForeignSchemaError extends ValidationError {
   constructor(schema: string) {
     super(
       `Schema ${schema} exists and was not created by the demo (it has no ${DEMO_MARKER_TABLE} table); ` +
         'the demo drops and recreates its schema on every run, so it refuses this one. ' +
         'Pass a --schema that does not exist (default causeway_demo), or drop this one yourself if it is a leftover demo schema.',
+      [{ path: ['schema'], message: `not a demo schema (no ${DEMO_MARKER_TABLE} table)` }],
     );
-    this.name = 'ForeignSchemaError';
   }
 }
 
