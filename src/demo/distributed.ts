@@ -70,7 +70,7 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
   const sagaStore = await createPostgresSagaStore({ pool, schema: options.schema });
   const driver = await openBroker(options.broker, prefix);
   const metrics = demoMetrics();
-  const transport = metrics.counted(createTransport(driver));
+  const transport = createTransport(driver);
   const relay = new OutboxRelay({ store: outbox, driver });
   const services = new Map<ServiceName, ServiceProcess>();
   const args = [options.url, options.schema, options.broker, prefix];
@@ -92,20 +92,10 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
       transport,
       sql,
       ...(options.fulfilment && { fulfilment: options.fulfilment }),
+      consumer: () => metrics.consumer,
     });
     const deadLetters = driver.deadLetterStore;
-    metrics.watch({
-      deadLetters: () => deadLetters.count(),
-      outboxBacklog: async () => {
-        const [row] = await sql.all<{ n: string }>(
-          'SELECT COUNT(*) AS n FROM causeway_outbox WHERE sent_at IS NULL',
-        );
-        return Number(row?.n ?? 0);
-      },
-      projectionLag: async () =>
-        (await store.headPosition()) - (await orders.views.appliedEvents()),
-      sagaCounts: () => orders.sagaCounts(),
-    });
+    metrics.watch({ deadLetters, outbox, sagas: sagaStore, events: store, views: orders.views });
     return {
       description: `4 processes · PostgreSQL (schema ${options.schema}) · ${options.broker}`,
       orders,

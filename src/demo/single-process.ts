@@ -36,7 +36,7 @@ export async function startSingleProcess(
   const outbox = new SqliteOutboxStore(db);
   const driver = new SqliteTransportDriver({ database: db });
   const metrics = demoMetrics();
-  const transport = metrics.counted(createTransport(driver));
+  const transport = createTransport(driver);
   const relay = new OutboxRelay({ store: outbox, driver });
   const sql = sqliteSql(db);
   const deadLetterListeners = new Set<() => void>();
@@ -46,23 +46,20 @@ export async function startSingleProcess(
   const services: ServiceName[] = ['inventory', 'payments', 'shipping'];
   const consumers: Consumer[] = [];
   for (const service of services)
-    consumers.push(await startService(service, sql, transport, { onDeadLetter }));
+    consumers.push(
+      await startService(service, sql, transport, { onDeadLetter, ...metrics.consumer }),
+    );
+  const sagaStore = new SqliteSagaStore(db);
   const orders = await startOrdersService({
     store,
-    sagaStore: new SqliteSagaStore(db),
+    sagaStore,
     transport,
     sql,
     ...(options.fulfilment && { fulfilment: options.fulfilment }),
-    consumer: () => ({ onDeadLetter }),
+    consumer: () => ({ onDeadLetter, ...metrics.consumer }),
   });
   const deadLetters = driver.deadLetterStore;
-  const count = async (text: string) => Number((await sql.all<{ n: number }>(text))[0]?.n ?? 0);
-  metrics.watch({
-    deadLetters: () => deadLetters.count(),
-    outboxBacklog: () => count('SELECT COUNT(*) AS n FROM causeway_outbox WHERE sent_at IS NULL'),
-    projectionLag: async () => (await store.headPosition()) - (await orders.views.appliedEvents()),
-    sagaCounts: () => orders.sagaCounts(),
-  });
+  metrics.watch({ deadLetters, outbox, sagas: sagaStore, events: store, views: orders.views });
   return {
     description: `single process · SQLite ${filename}`,
     orders,

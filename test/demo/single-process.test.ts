@@ -105,15 +105,20 @@ describe('the single-process demo (40 orders on one SQLite file)', () => {
     expect((await fetch(`${url}/orders?status=lost`)).status).toBe(400);
   });
 
-  it('serves Prometheus metrics: dead letters, outbox backlog, projection lag, sagas by status', async () => {
+  it('serves Prometheus metrics (causeway/prometheus): dead letters, outbox backlog, event store head, order view lag, sagas by status', async () => {
     const response = await fetch(`${url}/metrics`);
     expect(response.headers.get('content-type')).toContain('text/plain');
     const text = await response.text();
-    expect(text).toMatch(/^causeway_dead_letters 1$/m);
-    expect(text).toMatch(/^causeway_outbox_pending 0$/m);
-    expect(text).toMatch(/^causeway_projection_lag_events 0$/m);
-    expect(text).toMatch(/^causeway_sagas\{status="completed"\} 28$/m);
-    expect(text).toMatch(/^causeway_sagas\{status="failed"\} 12$/m);
+    expect(text).toMatch(/^causeway_dead_letters\{destination="demo-inventory"\} 1$/m);
+    expect(text).toMatch(/^causeway_dead_letters\{destination="demo-payments"\} 0$/m);
+    // Drained: no destination has a record waiting (a destination seen once would read 0).
+    expect(text).toMatch(/^# TYPE causeway_outbox_pending gauge$/m);
+    expect(text).not.toMatch(/^causeway_outbox_pending\{[^}]*\} [1-9]/m);
+    // 40 OrderCreated + 40 settling events stored, all of them in the order view.
+    expect(text).toMatch(/^causeway_event_store_head_position 80$/m);
+    expect(text).toMatch(/^demo_order_view_lag_events 0$/m);
+    expect(text).toMatch(/^causeway_sagas\{saga="order-fulfilment",status="completed"\} 28$/m);
+    expect(text).toMatch(/^causeway_sagas\{saga="order-fulfilment",status="failed"\} 12$/m);
     // 28 + 12 orders settled: each OrderCreated and each settling event reached the view.
     expect(text).toMatch(
       /^causeway_messages_handled_total\{destination="demo-order-events",group="order-view"\} 80$/m,
