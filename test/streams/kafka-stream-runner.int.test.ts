@@ -158,10 +158,13 @@ it('two processes sharing the partitions produce the counts one process would', 
   const a = start('a');
   await wait(() => owned.get('a')?.length === 3, `a owns every partition (${a.stderr()})`);
   const b = start('b');
-  await wait(
-    () => (owned.get('a')?.length ?? 0) > 0 && (owned.get('b')?.length ?? 0) > 0,
-    'a and b share the partitions',
-  );
+  // Each process reports its partitions on its own stdout after its side of the rebalance, so
+  // b's report can arrive before a's report that it gave one up: wait until both have settled
+  // (the shares add up to the 3 partitions), then check they do not overlap.
+  await wait(() => {
+    const [ofA, ofB] = [owned.get('a')?.length ?? 0, owned.get('b')?.length ?? 0];
+    return ofA > 0 && ofB > 0 && ofA + ofB === 3;
+  }, 'a and b share the partitions');
   const shares = [...owned.get('a')!, ...owned.get('b')!].sort();
   expect(shares).toEqual([0, 1, 2]);
 
