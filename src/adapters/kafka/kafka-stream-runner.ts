@@ -11,6 +11,7 @@ import type { StateBackend } from '../../streams/stores.js';
 import { StreamTask } from '../../streams/task.js';
 import type { Topology } from '../../streams/topology.js';
 import type { KafkaRecord } from './kafka-group-reader.js';
+import { KafkaPartitionRestarts, type PendingRestart } from './kafka-partition-restarts.js';
 import { KafkaPartitionSource } from './kafka-partition-source.js';
 import { closeNow } from './kafka-topology.js';
 
@@ -92,12 +93,6 @@ interface PendingSeek {
   since: number;
 }
 
-/** A partition waiting to restart after a failure. */
-interface Restart {
-  attempt: number;
-  timer: NodeJS.Timeout | undefined;
-}
-
 /**
  * Fetch responses after a seek by which the fetch surely started at the seek: the first may
  * have been in flight when the seek was set. A later record past the seek is a real gap in
@@ -123,14 +118,8 @@ export class KafkaStreamRunner {
   readonly #tasks = new Map<number, PartitionTask>();
   /** Newly (re)started partitions whose fetch may not start at their state yet (see `#applySeek`). */
   readonly #seekTo = new Map<number, PendingSeek>();
-  readonly #restarts = new Map<number, Restart>();
-  /**
-   * Partitions dropped after a failure: their first record not acknowledged, where the
-   * restart reads again when the state holds no position (an in-memory one opened afresh).
-   */
-  readonly #resumeAt = new Map<number, bigint>();
-  /** Partitions dropped after a failure, still assigned here, waiting to restart. */
-  readonly #dropped = new Set<number>();
+  /** Partitions dropped after a failure, waiting to restart after their backoff. */
+  readonly #restarts: KafkaPartitionRestarts;
   #fetches = 0;
   #stream: MessagesStream<string, string, string, string> | undefined;
   /** Assignment changes, one after another: a partition starts only after its last owner here stopped. */
@@ -140,6 +129,7 @@ export class KafkaStreamRunner {
   #stopped = false;
 
   private constructor(private readonly options: KafkaStreamRunnerOptions) {
+    this.#restarts = new KafkaPartitionRestarts(options.restartDelayMs);
     this.#consumer = new Consumer({
       clientId: options.clientId ?? 'causeway-streams',
       bootstrapBrokers: options.brokers,
@@ -184,8 +174,7 @@ export class KafkaStreamRunner {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const restart of this.#restarts.values()) clearTimeout(restart.timer);
-    this.#restarts.clear();
+    this.#restarts.cancelAll();
     await this.#change(async () => {
       await this.#stopAll();
       for (const partition of [...this.#states.keys()]) await this.#release(partition);
@@ -227,11 +216,8 @@ export class KafkaStreamRunner {
     const source = this.#sources.get(record.partition);
     if (record.topic !== this.options.topic) return;
     if (!source) {
-      // Waiting to restart: its restart reads again from the first record dropped (when its
-      // fetch position was not known yet as it stopped).
-      if (this.#dropped.has(record.partition) && !this.#resumeAt.has(record.partition))
-        this.#resumeAt.set(record.partition, record.offset);
-      // Otherwise fetched for a partition no longer assigned here: its next owner reads it again.
+      // Waiting to restart, or no longer assigned here (its next owner reads it again).
+      this.#restarts.fetched(record.partition, record.offset);
       return;
     }
     const seek = this.#seekTo.get(record.partition);
@@ -272,11 +258,8 @@ export class KafkaStreamRunner {
       if (this.#sources.has(partition)) continue;
       this.#sources.set(partition, this.#source(partition));
       this.#seekTo.set(partition, { offset: undefined, since: this.#fetches });
-      this.#resumeAt.delete(partition);
-      this.#dropped.delete(partition);
-      // A new assignment: a restart pending from the previous one is superseded by `#assign`.
-      clearTimeout(this.#restarts.get(partition)?.timer);
-      this.#restarts.delete(partition);
+      // A restart pending from the previous assignment is superseded by `#assign`.
+      this.#restarts.assigned(partition);
     }
   }
 
@@ -321,13 +304,11 @@ export class KafkaStreamRunner {
     // lease: the restart reopens the state, as the next owner would.
     await this.#release(partition);
     if (this.#stopped) return;
-    const { min = 200, max = 30_000 } = this.options.restartDelayMs ?? {};
-    const restart: Restart = { attempt, timer: undefined };
-    restart.timer = setTimeout(
-      () => void this.#change(() => this.#restart(partition, restart)),
-      Math.min(max, min * 2 ** Math.min(attempt, 30)),
+    this.#restarts.schedule(
+      partition,
+      attempt,
+      (restart) => void this.#change(() => this.#restart(partition, restart)),
     );
-    this.#restarts.set(partition, restart);
   }
 
   /** Stops buffering a partition's records: they are dropped and its fetch seeks back on restart. */
@@ -335,19 +316,17 @@ export class KafkaStreamRunner {
     const source = this.#sources.get(partition);
     const at =
       source?.firstOffset ?? this.#stream?.offsetsToFetch.get(`${this.options.topic}:${partition}`);
-    if (at !== undefined) this.#resumeAt.set(partition, at);
-    this.#dropped.add(partition);
+    this.#restarts.dropped(partition, at);
     this.#sources.delete(partition);
     this.#seekTo.delete(partition);
     source?.close();
   }
 
-  async #restart(partition: number, restart: Restart): Promise<void> {
+  async #restart(partition: number, restart: PendingRestart): Promise<void> {
     // Superseded by a reassignment (which started the partition or gave it away), or stopped.
-    if (this.#stopped || this.#restarts.get(partition) !== restart) return;
-    this.#restarts.delete(partition);
+    if (this.#stopped || !this.#restarts.claim(partition, restart)) return;
     if (!this.#owned().has(partition) || this.#tasks.has(partition)) return;
-    this.#dropped.delete(partition);
+    this.#restarts.restarting(partition);
     const source = this.#source(partition);
     this.#sources.set(partition, source);
     this.#seekTo.set(partition, { offset: undefined, since: this.#fetches });
@@ -391,8 +370,7 @@ export class KafkaStreamRunner {
       this.#states.set(partition, (state = { backend, runtime, failed: false }));
     }
     const { backend, runtime } = state;
-    const resumeAt = this.#resumeAt.get(partition);
-    this.#resumeAt.delete(partition);
+    const resumeAt = this.#restarts.takeResumeAt(partition);
     if (this.#seekTo.has(partition)) {
       const position = backend.committedPositions().get(options.source);
       const offset = position?.slice(position.lastIndexOf(':') + 1);
@@ -429,9 +407,7 @@ export class KafkaStreamRunner {
       // At once, not when the change queue gets to it: its buffered records must not hold
       // the fetch of the other partitions.
       this.#drop(partition);
-      const { max = 30_000 } = options.restartDelayMs ?? {};
-      // A task that ran longer than the longest backoff failed afresh: start the backoff over.
-      const next = performance.now() - entry.startedAt > max ? 0 : attempt;
+      const next = this.#restarts.attemptAfter(attempt, performance.now() - entry.startedAt);
       void this.#change(async () => {
         await this.#fail(partition, error, next);
         options.onPartitions?.(this.partitions);
