@@ -24,8 +24,8 @@ import {
   kafkaSettings,
 } from './fixtures/kafka-transport-harness.js';
 
-/** Published by @platformatic/kafka as each commit request starts. */
-const COMMITS = 'tracing:plt:kafka:consumer:commits:start';
+/** Published by @platformatic/kafka once the broker answered a commit request. */
+const COMMIT_ANSWERS = 'tracing:plt:kafka:consumer:commits:asyncStart';
 
 const prefix = freshPrefix();
 const settings = kafkaSettings(prefix);
@@ -261,38 +261,69 @@ describe('Kafka transport', () => {
     }
   }, 60_000);
 
-  it('commits in rounds that carry the settled prefetch, not half of it', async () => {
+  it('handlers run on while commits are in flight: at most prefetch held, at most maxUncommitted uncommitted', async () => {
     const destination = freshDestination();
-    const driver = await KafkaTransportDriver.connect(settings);
-    // Every OffsetCommit request the client sends for this destination's topic.
+    const prefetch = 4;
+    const maxUncommitted = 24;
+    // One partition, so the offsets handed out are 0, 1, 2, … in delivery order and a commit's
+    // offset says how many of them a crash would no longer deliver again.
+    const driver = await KafkaTransportDriver.connect({
+      ...settings,
+      partitions: 1,
+      maxUncommitted,
+    });
+    let committed = 0n;
     let rounds = 0;
-    const count = (context: unknown) => {
-      const { offsets } = (context as { options: { offsets: { topic: string }[] } }).options;
-      if (offsets.some((o) => o.topic.endsWith(`.${destination}`))) rounds++;
+    const done = (context: unknown) => {
+      const { options, error } = context as {
+        options: { offsets: { topic: string; offset: bigint }[] };
+        error?: unknown;
+      };
+      if (error !== undefined) return;
+      for (const o of options.offsets)
+        if (o.topic.endsWith(`.${destination}`)) {
+          rounds++;
+          if (o.offset > committed) committed = o.offset;
+        }
     };
-    subscribe(COMMITS, count);
+    // The broker has answered the commit (before the client's callback, so before the consumer
+    // counts it): measuring against it can only overstate what is uncommitted.
+    subscribe(COMMIT_ANSWERS, done);
     try {
-      const total = 320;
-      const prefetch = 16;
+      const total = 400;
       await driver.publish(
         destination,
-        Array.from({ length: total }, (_, i) => message('batched', `key-${i}`)),
+        Array.from({ length: total }, (_, i) => message('batched', `key-${i % 7}`)),
       );
       const acked = distinct<string>(total);
-      // Acked a turn after delivery, as the runtime's handlers do.
+      let delivered = 0;
+      let held = 0;
+      let mostHeld = 0;
+      let mostUncommitted = 0;
       const handle = await driver.consume(destination, 'g', { prefetch }, (delivery) => {
+        delivered++;
+        held++;
+        mostHeld = Math.max(mostHeld, held);
+        mostUncommitted = Math.max(mostUncommitted, delivered - Number(committed));
+        // Acked a turn after delivery, as the runtime's handlers do.
         setImmediate(() => {
+          held--;
           void delivery.ack().then(() => acked.add(delivery.message?.id ?? ''));
         });
       });
       await acked.complete;
       await handle.stop();
-      // A round that starts while the slots the previous one freed are being refilled carries
-      // about prefetch / 2 (40 rounds here); waiting for the refill makes it about prefetch.
-      expect(rounds).toBeGreaterThanOrEqual(total / prefetch);
-      expect(rounds).toBeLessThanOrEqual((total / prefetch) * 1.5);
+      await driver.close();
+      expect(mostHeld).toBe(prefetch);
+      expect(mostUncommitted).toBeLessThanOrEqual(maxUncommitted);
+      // The handlers did not wait for each commit round to free their slots...
+      expect(mostUncommitted).toBeGreaterThan(prefetch);
+      // ...and rounds coalesce what settled meanwhile, so there are far fewer rounds than
+      // prefetch-sized batches.
+      expect(rounds).toBeLessThanOrEqual(total / prefetch / 2);
+      expect(committed).toBe(BigInt(total));
     } finally {
-      unsubscribe(COMMITS, count);
+      unsubscribe(COMMIT_ANSWERS, done);
       await driver.close();
     }
   });
@@ -445,6 +476,11 @@ describe('Kafka transport', () => {
       (e: unknown) => e,
     );
     expect(isStoreUnavailableError(unreachable)).toBe(true);
+    const invalid = await KafkaTransportDriver.connect({ ...settings, maxUncommitted: 0 }).catch(
+      (e: unknown) => e,
+    );
+    expect(isCausewayError(invalid) && invalid.code).toBe('VALIDATION');
+    expect((invalid as Error).message).toContain('maxUncommitted');
   });
 });
 

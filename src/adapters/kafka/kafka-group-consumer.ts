@@ -6,7 +6,13 @@ import type { PartitionOffsets } from './kafka-offsets.js';
 import { HEADERS } from './kafka-wire.js';
 
 export interface GroupConsumerSettings {
+  /** Deliveries handed out and not yet settled (with a handler, or having their ack produced). */
   prefetch: number;
+  /**
+   * Deliveries handed out and not yet committed (settled ones wait for the next commit round),
+   * at least `prefetch`: what a crash would deliver again.
+   */
+  maxUncommitted: number;
   main: GroupReaderSettings;
   retry: GroupReaderSettings;
   /** How long a message whose retry or dead letter could not be produced waits to be handed out again. */
@@ -17,9 +23,13 @@ export interface GroupConsumerSettings {
 
 /**
  * One `consume()` call: a member of the group's consumer group on the destination's topic, and
- * a member of the group's retry consumer group on its retry topic. Both share one credit of
- * `prefetch` unsettled deliveries. A retry that is not due yet pauses only the retry reader,
- * so the destination's partitions never wait behind a backoff.
+ * a member of the group's retry consumer group on its retry topic. Both share two bounds: at
+ * most `prefetch` unsettled deliveries (what the handlers hold, as on every transport), and at
+ * most `maxUncommitted` deliveries not yet covered by a commit. The second bound is separate
+ * because a commit is a round trip to the group coordinator that Kafka runs one at a time per
+ * member: if settled messages held their prefetch slot until it returned, the handlers would
+ * idle for a commit round every `prefetch` messages. A retry that is not due yet pauses only
+ * the retry reader, so the destination's partitions never wait behind a backoff.
  */
 export class KafkaGroupConsumer implements ConsumerHandle {
   readonly #main: GroupReader;
@@ -27,10 +37,10 @@ export class KafkaGroupConsumer implements ConsumerHandle {
   /** Handed out and not settled: `stop()` waits for these. */
   #unsettled = 0;
   /**
-   * Handed out and not yet committed (or given back): what a crash would deliver again. The
-   * prefetch bounds this, so a killed consumer repeats at most `prefetch` handled messages.
+   * Handed out and not yet committed (or given back): what a crash would deliver again.
+   * `maxUncommitted` bounds this, so a killed consumer repeats at most that many handled messages.
    */
-  #credit = 0;
+  #uncommitted = 0;
   #waiting: NodeJS.Timeout | undefined;
   #stopping = false;
   #drained: (() => void) | undefined;
@@ -42,7 +52,7 @@ export class KafkaGroupConsumer implements ConsumerHandle {
     private readonly onDelivery: (delivery: Delivery) => void,
   ) {
     const committed = (count: number) => {
-      this.#credit -= count;
+      this.#uncommitted -= count;
       this.#flow();
     };
     const busy = () => this.#unsettled > 0;
@@ -116,7 +126,7 @@ export class KafkaGroupConsumer implements ConsumerHandle {
   #handOut(reader: GroupReader, record: KafkaRecord, offsets: PartitionOffsets): void {
     if (this.#stopping) return; // not admitted for good: never committed, read again later
     this.#unsettled++;
-    this.#credit++;
+    this.#uncommitted++;
     this.#flow();
     this.onDelivery(this.#delivery(reader, record, offsets));
   }
@@ -146,13 +156,16 @@ export class KafkaGroupConsumer implements ConsumerHandle {
   /** Given back (or never to be handed out again): neither settled nor committed here. */
   #release(): void {
     this.#unsettled--;
-    this.#credit--;
+    this.#uncommitted--;
     this.#flow();
   }
 
   #flow(): void {
     if (this.#stopping && this.#unsettled === 0) this.#drained?.();
-    const full = this.#stopping || this.#credit >= this.settings.prefetch;
+    const full =
+      this.#stopping ||
+      this.#unsettled >= this.settings.prefetch ||
+      this.#uncommitted >= this.settings.maxUncommitted;
     this.#main.setPaused(full);
     this.#retry.setPaused(full || this.#waiting !== undefined);
   }

@@ -31,9 +31,9 @@ const RECONNECT_MS = [250, 500, 1_000, 2_000, 5_000];
 /**
  * How long a settled offset may wait for deliveries still with a handler to settle too, so
  * that they share one commit. A commit costs the broker's group coordinator a few milliseconds
- * whatever it carries (Kafka 4 lingers 5 ms per coordinator write), and settled messages hold
- * their prefetch slot until one covers them: a round that starts while the slots it just freed
- * are being refilled carries half the prefetch, and halves the throughput.
+ * whatever it carries (Kafka 4 lingers 5 ms per coordinator write), and settled messages count
+ * against the consumer's `maxUncommitted` until one covers them: fewer, fuller rounds keep
+ * that room free for the handlers.
  */
 const COMMIT_LINGER_MS = 10;
 
@@ -122,8 +122,8 @@ export class GroupReader {
    * Starts a round for the settled offsets once it can carry the most: not while one is in
    * flight (the broker runs a connection's commits one after another, so overlapping rounds
    * only queue there, each carrying less), and not while deliveries are still with a handler,
-   * for at most `COMMIT_LINGER_MS`. When a round returns, the slots it freed are refilled and
-   * handled before the next one starts, which then carries the whole prefetch, not half of it.
+   * for at most `COMMIT_LINGER_MS`. When a round returns, the deliveries its room let in are
+   * handed out before the next one starts, so that it can carry them too.
    */
   #commitSoon(): void {
     if (!this.#due || this.#committing || this.#closed) return;

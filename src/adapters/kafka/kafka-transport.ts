@@ -6,7 +6,7 @@ import {
   stringSerializers,
   type ConnectionOptions,
 } from '@platformatic/kafka';
-import { StoreUnavailableError } from '../../core/errors.js';
+import { StoreUnavailableError, ValidationError } from '../../core/errors.js';
 import { encodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import type { Message } from '../../messaging/message.js';
 import type {
@@ -44,6 +44,14 @@ export interface KafkaTransportOptions {
   heartbeatIntervalMs?: number;
   /** How long a rebalance waits for members to rejoin. Default 60 s. */
   rebalanceTimeoutMs?: number;
+  /**
+   * Per consumer, how many handed-out messages may wait for their offset commit (settled ones
+   * included): what a `kill -9` delivers again at most. Handlers keep going while a commit round
+   * is on its way to the group coordinator, as long as this leaves room; the consumer's
+   * `prefetch` still bounds the messages its handlers hold. Raised to `prefetch` when lower.
+   * Default 1,000.
+   */
+  maxUncommitted?: number;
   /** How long a fetch waits on the broker for new messages. Default 1 s. */
   maxWaitMs?: number;
   /** Failures the driver recovers from by itself (disconnects, failed commits). Default: a process warning. */
@@ -102,8 +110,19 @@ export class KafkaTransportDriver implements TransportDriver {
     );
   }
 
-  /** Connects (checking the brokers answer); a wrong address is a `StoreUnavailableError`. */
+  /**
+   * Connects (checking the brokers answer); a wrong address is a `StoreUnavailableError`, an
+   * option out of range a `ValidationError` naming it.
+   */
   static async connect(options: KafkaTransportOptions = {}): Promise<KafkaTransportDriver> {
+    const { maxUncommitted } = options;
+    if (
+      maxUncommitted !== undefined &&
+      !(Number.isSafeInteger(maxUncommitted) && maxUncommitted >= 1)
+    )
+      throw new ValidationError('Invalid Kafka transport options', [
+        { path: ['maxUncommitted'], message: `must be an integer >= 1, got ${maxUncommitted}` },
+      ]);
     const brokers = [options.brokers ?? '127.0.0.1:9092'].flat();
     const base = {
       clientId: options.clientId ?? 'causeway',
@@ -193,6 +212,7 @@ export class KafkaTransportDriver implements TransportDriver {
     const consumer = new KafkaGroupConsumer(
       {
         prefetch: options.prefetch,
+        maxUncommitted: Math.max(options.prefetch, this.options.maxUncommitted ?? 1_000),
         main: reader(this.names.groupId(destination, group), topic),
         retry: reader(this.names.retryGroupId(destination, group), retryTopic),
         redeliverAfterMs: 1_000,
