@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { deserializeJson } from '../../core/serializer.js';
 import type { EventRow, PreparedEvent } from '../../event-store/event-codec.js';
 import type {
@@ -32,6 +33,17 @@ export type StreamRecord = {
   created_at: Date;
   updated_at: Date;
 };
+
+/** The stream's columns as `readStreamStart` repeats them on each row, timestamps as text. */
+export type StreamStartRecord = {
+  s_version: string;
+  s_state: StreamState;
+  s_metadata: string;
+  s_created_at: string;
+  s_updated_at: string;
+};
+
+const TIMESTAMPTZ = 1184;
 
 export const EVENT_COLUMNS = `global_position, id, stream_id, stream_version, type, source, subject,
   time, datacontenttype, data::text AS data, metadata::text AS metadata, schema_version`;
@@ -82,4 +94,17 @@ export function toStreamInfo(record: StreamRecord): StreamInfo {
     createdAt: record.created_at,
     updatedAt: record.updated_at,
   };
+}
+
+/** The stream of a `readStreamStart` row; its timestamps are parsed here, once per read. */
+export function toStreamStartInfo(streamId: string, record: StreamStartRecord): StreamInfo {
+  const timestamp = pg.types.getTypeParser(TIMESTAMPTZ) as (value: string) => Date;
+  return toStreamInfo({
+    stream_id: streamId,
+    version: record.s_version,
+    state: record.s_state,
+    metadata: record.s_metadata,
+    created_at: timestamp(record.s_created_at),
+    updated_at: timestamp(record.s_updated_at),
+  });
 }

@@ -1,6 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import type { Pool, QueryResultRow } from 'pg';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreClosedError } from '../../core/errors.js';
@@ -16,7 +13,6 @@ import type {
   ExpectedVersion,
   StreamInfo,
   StreamMetadata,
-  StreamState,
 } from '../../event-store/types.js';
 import { expectedVersionError, runAppend } from './postgres-append.js';
 import { PostgresCheckpointStore } from './postgres-checkpoint-store.js';
@@ -26,8 +22,10 @@ import {
   toEventRow,
   toRows,
   toStreamInfo,
+  toStreamStartInfo,
   type EventRecord,
   type StreamRecord,
+  type StreamStartRecord,
 } from './postgres-event-rows.js';
 import {
   openConnection,
@@ -37,24 +35,14 @@ import {
   type PostgresConnection,
   type PostgresConnectionOptions,
 } from './postgres-connection.js';
-import { NotificationListener } from './postgres-listener.js';
+import type { NotificationListener } from './postgres-listener.js';
+import { PostgresEventNotifier } from './postgres-event-notifier.js';
 import { isPostgresTransaction, PostgresTransaction } from './postgres-transaction.js';
 import type { EventRegistry } from '../../event-store/event-registry.js';
 import { chainHooks, eventOutboxHook, type EventOutboxOptions } from '../sql/event-outbox.js';
-import { outboxChannel } from './postgres-messaging-sql.js';
 import { writeOutbox } from './postgres-outbox.js';
 import { schemaIdentity, type SchemaIdentity } from './postgres-identity.js';
 import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
-
-const TIMESTAMPTZ = 1184;
-
-type StreamStartRecord = {
-  s_version: string;
-  s_state: StreamState;
-  s_metadata: string;
-  s_created_at: string;
-  s_updated_at: string;
-};
 
 export interface PostgresEventStoreOptions extends EventStoreOptions, PostgresConnectionOptions {
   /** Create or upgrade the schema on start. Default true; turn off when a deploy step does it. */
@@ -68,9 +56,6 @@ export interface PostgresEventStoreOptions extends EventStoreOptions, PostgresCo
   outbox?: EventOutboxOptions;
 }
 
-/** The most often other processes are woken by NOTIFY (ours are woken directly). */
-const ANNOUNCE_INTERVAL_MS = 10;
-
 /**
  * The event store on PostgreSQL. Appends and pages of the global log are single calls to the
  * PL/pgSQL functions in `postgres-sql.ts`, which also explains why a reader never skips an
@@ -83,11 +68,8 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
   readonly identity: SchemaIdentity;
   readonly #connection: PostgresConnection;
   readonly #clock: Clock;
-  readonly #listener: NotificationListener;
-  /** Sent as the NOTIFY payload so our own LISTEN connection can skip what we announced. */
-  readonly #instance = randomUUID();
-  #announcing: Promise<void> | undefined;
-  #announceAgain = false;
+  /** Wakes subscribers, here and in other processes, after each append. */
+  readonly #notifier: PostgresEventNotifier;
   #closed = false;
   readonly #outboxHook: InTransactionHook | undefined;
 
@@ -107,11 +89,6 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
       this.identity,
       this.address,
     );
-    this.#listener = new NotificationListener(
-      this.#connection.clientConfig,
-      this.identity.channel,
-      this.#instance,
-    );
     const identity = this.identity;
     this.#outboxHook =
       options.outbox &&
@@ -121,6 +98,12 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
         // No NOTIFY inside the append: relays are woken with subscribers, after the commit.
         return writeOutbox(transaction, identity, messages, destination, false);
       });
+    this.#notifier = new PostgresEventNotifier(
+      this.#connection.pool,
+      this.#connection.clientConfig,
+      identity,
+      this.#outboxHook !== undefined,
+    );
   }
 
   /** The pool the store queries, for running your own statements in the same database. */
@@ -157,7 +140,7 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
         false,
       ),
     );
-    if (events.length > 0) this.#announce();
+    if (events.length > 0) this.#notifier.announce();
     return result;
   }
 
@@ -202,51 +185,8 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
         client.release(broken);
       }
     });
-    if (events.length > 0) this.#announce();
+    if (events.length > 0) this.#notifier.announce();
     return result;
-  }
-
-  /**
-   * Wakes subscribers after a commit: ours directly, other processes' through a NOTIFY.
-   * The NOTIFY is sent after the append rather than inside it because PostgreSQL serializes
-   * the commits of notifying transactions behind one lock held across the WAL flush, which
-   * undoes group commit for concurrent writers (measured: 8 writers fell to ~0.2x raw).
-   * NOTIFYs are also rate-limited, one per `ANNOUNCE_INTERVAL_MS` at most, with the appends
-   * in between coalesced into the next one: a NOTIFY per append cost a quarter of the
-   * throughput. They commit asynchronously: a lost wake-up only costs a poll interval.
-   */
-  #announce(): void {
-    this.#listener.notify();
-    if (this.#announcing) {
-      this.#announceAgain = true;
-      return;
-    }
-    this.#announcing = (async () => {
-      do {
-        this.#announceAgain = false;
-        const started = Date.now();
-        // With the outbox option, relays hear about the same commits on their own channel.
-        await runQuery(
-          this.#connection.pool,
-          this.#outboxHook
-            ? {
-                name: `${this.identity.statementPrefix}notify_outbox`,
-                text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2),
-                              pg_notify($3, '')`,
-                values: [this.identity.channel, this.#instance, outboxChannel(this.identity)],
-              }
-            : {
-                name: `${this.identity.statementPrefix}notify`,
-                text: `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
-                values: [this.identity.channel, this.#instance],
-              },
-        ).catch(() => undefined);
-        // Always cool down: appends arriving meanwhile are announced together afterwards.
-        const wait = ANNOUNCE_INTERVAL_MS - (Date.now() - started);
-        if (wait > 0 && !this.#closed) await sleep(wait, undefined, { ref: false });
-      } while (this.#announceAgain && !this.#closed);
-      this.#announcing = undefined;
-    })();
   }
 
   async getStream(streamId: string): Promise<StreamInfo | undefined> {
@@ -286,15 +226,7 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
     );
     const first = rows[0];
     if (!first) return { info: undefined, rows: [] };
-    const timestamp = pg.types.getTypeParser(TIMESTAMPTZ) as (value: string) => Date;
-    const info = toStreamInfo({
-      stream_id: streamId,
-      version: first.s_version,
-      state: first.s_state,
-      metadata: first.s_metadata,
-      created_at: timestamp(first.s_created_at),
-      updated_at: timestamp(first.s_updated_at),
-    });
+    const info = toStreamStartInfo(streamId, first);
     return { info, rows: first.id === null ? [] : rows.map(toEventRow) };
   }
 
@@ -393,19 +325,18 @@ export class PostgresEventStoreDriver implements EventStoreDriver {
   }
 
   onAppend(listener: () => void): () => void {
-    return this.#listener.add(listener);
+    return this.#notifier.add(listener);
   }
 
   /** The LISTEN connection, for tests of reconnection. */
   get notifications(): NotificationListener {
-    return this.#listener;
+    return this.#notifier.listener;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#announcing;
-    await this.#listener.close();
+    await this.#notifier.close();
     if (this.#connection.ownsPool) await this.#connection.pool.end();
   }
 
