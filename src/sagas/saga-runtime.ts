@@ -6,9 +6,10 @@ import { sleep as realSleep } from '../core/retry.js';
 import { serializeJson } from '../core/serializer.js';
 import type { Sleep } from './attempt.js';
 import type { SagaDefinition } from './definition.js';
-import { SagaNotFoundError, SagaStateError, SagaWaitTimeoutError } from './errors.js';
+import { SagaNotFoundError, SagaStateError } from './errors.js';
 import { SagaDriver, type DriverEnvironment } from './saga-driver.js';
-import type { SagaInstance, SagaQuery, SagaStatus, SagaStore } from './saga-store.js';
+import type { SagaInstance, SagaQuery, SagaStore } from './saga-store.js';
+import { SagaWaiter } from './saga-waiter.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one registry holds sagas of different data types; each definition is only ever run with its own data
 type AnySagaDefinition = SagaDefinition<any>;
@@ -40,9 +41,6 @@ export interface SagaRuntimeOptions {
   onError?: (error: unknown, sagaId: string | undefined) => void;
 }
 
-/** Statuses `wait` returns on: the instance needs nothing more from a runtime. */
-const SETTLED: readonly SagaStatus[] = ['completed', 'failed', 'compensation_failed'];
-
 /**
  * Runs sagas durably. An instance is persisted before its first step and after every
  * attempt; each instance is driven by one runtime at a time, under a lease in the store.
@@ -62,8 +60,8 @@ export class SagaRuntime {
   readonly #store: SagaStore;
   readonly #sagas = new Map<string, AnySagaDefinition>();
   readonly #drivers = new Map<string, SagaDriver>();
-  /** Waiters per instance id, woken when this runtime starts driving that instance. */
-  readonly #launchWaiters = new Map<string, Set<() => void>>();
+  /** `wait` calls, told when this runtime starts driving an instance. */
+  readonly #waiter: SagaWaiter;
   readonly #env: DriverEnvironment;
   readonly #pollIntervalMs: number;
   readonly #claimBatchSize: number;
@@ -100,6 +98,12 @@ export class SagaRuntime {
       random: options.random ?? Math.random,
       onError,
     };
+    this.#waiter = new SagaWaiter({
+      store: options.store,
+      sleep: this.#env.sleep,
+      pollIntervalMs: this.#pollIntervalMs,
+      driving: (id) => this.#drivers.get(id)?.done,
+    });
   }
 
   /**
@@ -178,55 +182,11 @@ export class SagaRuntime {
    * rejects with `SagaWaitTimeoutError` (code `TIMEOUT`) naming the status last seen; an
    * aborted `signal` rejects with its reason. Neither stops the saga.
    */
-  async wait(
+  wait(
     id: string,
     options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<SagaInstance> {
-    const stop = new AbortController();
-    const { signal, timeoutMs } = options;
-    const onAbort = () => stop.abort(signal?.reason);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    let lastSeen: SagaInstance | undefined;
-    if (timeoutMs !== undefined)
-      this.#env.sleep(timeoutMs, stop.signal).then(
-        () => stop.abort(new SagaWaitTimeoutError(id, timeoutMs, lastSeen?.status)),
-        () => undefined,
-      );
-    let launched = false;
-    let wake: (() => void) | undefined;
-    const onLaunch = () => {
-      launched = true;
-      wake?.();
-    };
-    const waiters = this.#launchWaiters.get(id) ?? new Set();
-    this.#launchWaiters.set(id, waiters.add(onLaunch));
-    try {
-      for (;;) {
-        launched = false;
-        const driver = this.#drivers.get(id);
-        if (driver) await abortable(driver.done, stop.signal);
-        lastSeen = await abortable(this.#store.get(id), stop.signal);
-        if (!lastSeen) throw new SagaNotFoundError(id);
-        if (SETTLED.includes(lastSeen.status)) return lastSeen;
-        if (launched) continue;
-        // Driven elsewhere, or by nobody yet: poll, unless this runtime takes it over first.
-        const nap = new AbortController();
-        const onStop = () => nap.abort();
-        stop.signal.addEventListener('abort', onStop, { once: true });
-        wake = () => nap.abort();
-        await this.#env.sleep(this.#pollIntervalMs, nap.signal).catch(() => undefined);
-        wake = undefined;
-        stop.signal.removeEventListener('abort', onStop);
-        if (stop.signal.aborted) throw stop.signal.reason;
-      }
-    } finally {
-      stop.abort(); // ends the timeout's sleep
-      signal?.removeEventListener('abort', onAbort);
-      waiters.delete(onLaunch);
-      if (waiters.size === 0 && this.#launchWaiters.get(id) === waiters)
-        this.#launchWaiters.delete(id);
-    }
+    return this.#waiter.wait(id, options);
   }
 
   get(id: string): Promise<SagaInstance | undefined> {
@@ -353,7 +313,7 @@ export class SagaRuntime {
     if (this.#drivers.has(instance.id)) return;
     const driver = new SagaDriver(definition, instance, this.#env);
     this.#drivers.set(instance.id, driver);
-    for (const wake of this.#launchWaiters.get(instance.id) ?? []) wake();
+    this.#waiter.launched(instance.id);
     void driver.done.finally(() => {
       if (this.#drivers.get(instance.id) === driver) this.#drivers.delete(instance.id);
     });
@@ -386,23 +346,4 @@ export class SagaRuntime {
     if (!instance) throw new SagaNotFoundError(id);
     return instance;
   }
-}
-
-/** `promise`, or a rejection with `signal`'s reason as soon as it aborts. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
 }
