@@ -100,14 +100,56 @@ describe('SqliteGroupCommit', () => {
     try {
       // Not awaited in between: before group commit, `a` was written at call time, so the
       // order of calls was the order of rows. A transaction opening in the same turn must not
-      // let the later write overtake the earlier one still waiting for its batch.
+      // overtake `a`, still waiting for its batch, and `b` (issued while the transaction is
+      // open, from outside it) must not overtake either.
       const a = t.writes.run(() => t.insert('a'));
       const transaction = withTransaction(t.db, async () => {
         t.insert('transaction');
       });
       const b = t.writes.run(() => t.insert('b'));
       await Promise.all([a, b, transaction]);
-      expect(t.committed()).toEqual(['transaction', 'a', 'b']);
+      expect(t.committed()).toEqual(['a', 'transaction', 'b']);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a write made inside a transaction comes after a write issued before the transaction opened', async () => {
+    const t = open();
+    try {
+      // The transport's publish inside the caller's transaction runs in that transaction; the
+      // earlier publish, still waiting for its batch, must get the earlier position.
+      const before = t.writes.run(() => t.insert('before'));
+      const transaction = withTransaction(t.db, () =>
+        t.writes.run(() => t.insert('inside, through the writer')),
+      );
+      await Promise.all([before, transaction]);
+      expect(t.committed()).toEqual(['before', 'inside, through the writer']);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a transaction opened while another holds the file still lets an earlier batch go first', async () => {
+    const t = open();
+    try {
+      let opened!: () => void;
+      let release!: () => void;
+      const first = withTransaction(t.db, async () => {
+        t.insert('first transaction');
+        opened();
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await new Promise<void>((resolve) => (opened = resolve));
+      // Issued while the file is held: the batch queues for the gate ...
+      const queued = t.writes.run(() => t.insert('queued write'));
+      // ... and a transaction asked for after it queues behind it.
+      const second = withTransaction(t.db, async () => {
+        t.insert('second transaction');
+      });
+      release();
+      await Promise.all([first, queued, second]);
+      expect(t.committed()).toEqual(['first transaction', 'queued write', 'second transaction']);
     } finally {
       t.close();
     }

@@ -53,7 +53,10 @@ export class SqliteGroupCommit {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
       // A microtask, not a timer: writes issued by callers resuming together (handlers
       // started by one claim) join, and a lone write waits for no turn of the event loop.
-      if (this.#queue.length === 1) queueMicrotask(() => void this.flush());
+      if (this.#queue.length === 1) {
+        queueMicrotask(() => void this.flush());
+        this.#gate.batchPending(this);
+      }
     });
   }
 

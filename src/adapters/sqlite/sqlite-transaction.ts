@@ -80,6 +80,8 @@ export class SqliteFileGate {
   #locked = false;
   #waiters: (() => void)[] = [];
   #holder: { db: SqliteDatabase; token: object } | undefined;
+  /** Writers holding writes issued for a batch that has not taken the gate yet. */
+  readonly #batches = new Set<{ flush(): Promise<void> }>();
 
   /** Whether some work of this process holds the file now (an async transaction, a queue). */
   get busy(): boolean {
@@ -127,8 +129,20 @@ export class SqliteFileGate {
   }
 
   /**
+   * A group commit has writes waiting for their batch: a transaction opening before that batch
+   * runs must let it go first (see `transaction`).
+   */
+  batchPending(writer: { flush(): Promise<void> }): void {
+    this.#batches.add(writer);
+  }
+
+  /**
    * `BEGIN IMMEDIATE`, `work`, `COMMIT` on `db`, holding the file's gate throughout; rolls
    * back if `work` or the commit throws.
+   *
+   * Writes issued before the transaction and still waiting for their group-commit batch (a
+   * microtask away) commit first: otherwise a write the transaction makes, or the transaction
+   * itself, would get an earlier position than a write of the same key issued before it.
    */
   async transaction<T>(
     db: SqliteDatabase,
@@ -142,6 +156,9 @@ export class SqliteFileGate {
         },
       ]);
     }
+    // Flushing takes the gate now when it is free, else queues ahead of this transaction.
+    for (const writer of this.#batches) void writer.flush();
+    this.#batches.clear();
     await this.#acquire();
     const token = {};
     this.#holder = { db, token };
