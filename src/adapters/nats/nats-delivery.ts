@@ -20,6 +20,8 @@ export interface DeliveryScope {
   state: NatsFailureState;
   /** Publishes to the dead-letter stream and resolves once JetStream stored it. */
   publishDeadLetter(wire: WireMessage, dedupeId: string): Promise<void>;
+  /** Acks `msg`; resolves once JetStream confirmed it (a batch at a time, see `NatsAckBatch`). */
+  ack(msg: JsMsg): Promise<void>;
   /** Called once the delivery is settled, whatever the outcome. */
   settled(msg: JsMsg): void;
 }
@@ -85,8 +87,7 @@ function wrap(
     ack: () =>
       settle(async () => {
         await forget();
-        if (!(await msg.ackAck()))
-          throw new Error(`JetStream did not confirm the ack of message ${sequence}`);
+        await scope.ack(msg);
       }),
     retry: (delayMs, failure) =>
       settle(() =>

@@ -23,6 +23,7 @@ import {
   toDelivery,
   toNatsHeaders,
 } from './nats-delivery.js';
+import { NatsAckBatch } from './nats-ack-batch.js';
 import { NatsDeadLetterStore } from './nats-dead-letters.js';
 import { NatsFailureState } from './nats-failure-state.js';
 import { NatsPullLoop } from './nats-pull-loop.js';
@@ -193,6 +194,7 @@ export class NatsTransportDriver implements TransportDriver {
           'CausewayTransportWarning',
         ));
     const dlq = deadLetterDestination(destination);
+    const acks = new NatsAckBatch();
     const loop: NatsPullLoop = new NatsPullLoop(
       consumer,
       {
@@ -210,6 +212,7 @@ export class NatsTransportDriver implements TransportDriver {
           group,
           groupToken,
           state,
+          ack: (m) => acks.ack(m),
           publishDeadLetter: (wire, dedupeId) => this.#publishDeadLetter(dlq, wire, dedupeId),
           settled: (m) => loop.settled(m),
         }),
@@ -220,6 +223,7 @@ export class NatsTransportDriver implements TransportDriver {
     return {
       stop: async () => {
         await loop.stop();
+        await acks.drain();
         this.#loops.delete(loop);
       },
     };
