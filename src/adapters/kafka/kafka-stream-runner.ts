@@ -12,6 +12,7 @@ import { StreamTask } from '../../streams/task.js';
 import type { Topology } from '../../streams/topology.js';
 import type { KafkaRecord } from './kafka-group-reader.js';
 import { KafkaPartitionRestarts, type PendingRestart } from './kafka-partition-restarts.js';
+import { KafkaPartitionSeeks } from './kafka-partition-seeks.js';
 import { KafkaPartitionSource } from './kafka-partition-source.js';
 import { closeNow } from './kafka-topology.js';
 
@@ -85,21 +86,6 @@ interface PartitionTask {
   startedAt: number;
 }
 
-/** Where a newly (re)started partition's fetch must start, until a record shows it does. */
-interface PendingSeek {
-  /** `position + 1` of the partition's state; `undefined` while the state is not open yet. */
-  offset: bigint | undefined;
-  /** The runner's fetch count when the seek was set (see `#route`). */
-  since: number;
-}
-
-/**
- * Fetch responses after a seek by which the fetch surely started at the seek: the first may
- * have been in flight when the seek was set. A later record past the seek is a real gap in
- * the log (compaction, transaction markers), not a missed seek.
- */
-const SEEK_FETCHES = 3;
-
 /**
  * Runs a topology over a Kafka topic with its work split by partition through the consumer
  * group: one `StreamTask` per partition this process owns, each over the state backend of
@@ -116,11 +102,10 @@ export class KafkaStreamRunner {
   readonly #sources = new Map<number, KafkaPartitionSource>();
   readonly #states = new Map<number, PartitionState>();
   readonly #tasks = new Map<number, PartitionTask>();
-  /** Newly (re)started partitions whose fetch may not start at their state yet (see `#applySeek`). */
-  readonly #seekTo = new Map<number, PendingSeek>();
+  /** Newly (re)started partitions whose fetch may not start at their state yet. */
+  readonly #seeks: KafkaPartitionSeeks;
   /** Partitions dropped after a failure, waiting to restart after their backoff. */
   readonly #restarts: KafkaPartitionRestarts;
-  #fetches = 0;
   #stream: MessagesStream<string, string, string, string> | undefined;
   /** Assignment changes, one after another: a partition starts only after its last owner here stopped. */
   #changes: Promise<void> = Promise.resolve();
@@ -130,6 +115,7 @@ export class KafkaStreamRunner {
 
   private constructor(private readonly options: KafkaStreamRunnerOptions) {
     this.#restarts = new KafkaPartitionRestarts(options.restartDelayMs);
+    this.#seeks = new KafkaPartitionSeeks(options.topic, () => this.#stream);
     this.#consumer = new Consumer({
       clientId: options.clientId ?? 'causeway-streams',
       bootstrapBrokers: options.brokers,
@@ -199,10 +185,8 @@ export class KafkaStreamRunner {
     stream.on('data', (record: KafkaRecord) => this.#route(record));
     stream.on('error', (error: Error) => this.#report(error));
     // The stream re-reads Kafka's group offsets after every join: seek again after it did.
-    stream.on('offsets', () => {
-      for (const partition of this.#seekTo.keys()) this.#applySeek(partition);
-    });
-    stream.on('fetch', () => this.#fetches++);
+    stream.on('offsets', () => this.#seeks.reapply());
+    stream.on('fetch', () => this.#seeks.fetched());
     this.#follow();
     await this.#change(() => this.#assign());
   }
@@ -220,17 +204,7 @@ export class KafkaStreamRunner {
       this.#restarts.fetched(record.partition, record.offset);
       return;
     }
-    const seek = this.#seekTo.get(record.partition);
-    // Before the state is open its position is unknown: keep the record, `#startTask` checks it.
-    if (seek?.offset !== undefined) {
-      if (record.offset > seek.offset && this.#fetches - seek.since < SEEK_FETCHES) {
-        // Fetched before the seek took (or the fetch overwrote it): records between the
-        // state's position and this one would never be processed. Drop it and seek again.
-        this.#applySeek(record.partition);
-        return;
-      }
-      this.#seekTo.delete(record.partition);
-    }
+    if (!this.#seeks.admits(record.partition, record.offset)) return;
     this.#buffered++;
     source.offer(record);
     this.#flow();
@@ -251,13 +225,13 @@ export class KafkaStreamRunner {
     for (const [partition, source] of this.#sources) {
       if (owned.has(partition)) continue;
       this.#sources.delete(partition);
-      this.#seekTo.delete(partition);
+      this.#seeks.forget(partition);
       source.close();
     }
     for (const partition of owned) {
       if (this.#sources.has(partition)) continue;
       this.#sources.set(partition, this.#source(partition));
-      this.#seekTo.set(partition, { offset: undefined, since: this.#fetches });
+      this.#seeks.expect(partition);
       // A restart pending from the previous assignment is superseded by `#assign`.
       this.#restarts.assigned(partition);
     }
@@ -318,7 +292,7 @@ export class KafkaStreamRunner {
       source?.firstOffset ?? this.#stream?.offsetsToFetch.get(`${this.options.topic}:${partition}`);
     this.#restarts.dropped(partition, at);
     this.#sources.delete(partition);
-    this.#seekTo.delete(partition);
+    this.#seeks.forget(partition);
     source?.close();
   }
 
@@ -329,7 +303,7 @@ export class KafkaStreamRunner {
     this.#restarts.restarting(partition);
     const source = this.#source(partition);
     this.#sources.set(partition, source);
-    this.#seekTo.set(partition, { offset: undefined, since: this.#fetches });
+    this.#seeks.expect(partition);
     try {
       await this.#startTask(partition, source, restart.attempt + 1);
     } catch (error) {
@@ -371,22 +345,12 @@ export class KafkaStreamRunner {
     }
     const { backend, runtime } = state;
     const resumeAt = this.#restarts.takeResumeAt(partition);
-    if (this.#seekTo.has(partition)) {
-      const position = backend.committedPositions().get(options.source);
-      const offset = position?.slice(position.lastIndexOf(':') + 1);
-      const target = offset !== undefined && /^\d+$/.test(offset) ? BigInt(offset) + 1n : resumeAt;
-      const first = source.firstOffset;
-      if (target === undefined || (first !== undefined && first <= target)) {
-        // The fetch started at or before the state's position: nothing is missed.
-        this.#seekTo.delete(partition);
-      } else {
-        // Nothing fetched yet, or fetched past the state's position (records arrived before
-        // the state was open): drop what came and point the fetch right after the position.
-        source.clear();
-        this.#seekTo.set(partition, { offset: target, since: this.#fetches });
-        this.#applySeek(partition);
-      }
-    }
+    this.#seeks.opened(
+      partition,
+      source,
+      () => backend.committedPositions().get(options.source),
+      resumeAt,
+    );
     const task = new StreamTask({
       runtime,
       sources: [source],
@@ -414,18 +378,6 @@ export class KafkaStreamRunner {
       });
     });
     this.#tasks.set(partition, entry);
-  }
-
-  /**
-   * Points a newly assigned partition's fetch right after the state's position, whatever
-   * Kafka's group offset says (it lags the state, or is missing when no commit reached Kafka):
-   * records before it would be skipped anyway, and records after it must not be missed (a
-   * fetch position left over from an earlier ownership could be past them).
-   */
-  #applySeek(partition: number): void {
-    const offset = this.#seekTo.get(partition)?.offset;
-    if (offset === undefined || !this.#stream) return;
-    this.#stream.offsetsToFetch.set(`${this.options.topic}:${partition}`, offset);
   }
 
   async #stopTask(partition: number): Promise<void> {
