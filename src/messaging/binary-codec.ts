@@ -15,7 +15,6 @@ export interface WireMessage {
   body: string;
 }
 
-const CORE = ['id', 'source', 'type', 'subject', 'time'] as const;
 const NAME = /^[a-z0-9]{1,20}$/;
 
 /** Fills the defaults of an outgoing message; correlation and causation come from the ambient context. */
@@ -104,52 +103,80 @@ export function encodeBinary(message: Message, prefix: string): WireMessage {
   };
 }
 
-/** Reads a message back; anything missing or malformed is a `SerializationError` naming it. */
+/**
+ * The prefixed names of every attribute this codec reads itself; any other header with the
+ * prefix is an extension. Built once per prefix, like `headerNames`.
+ */
+const knownByPrefix = new Map<string, ReadonlySet<string>>();
+
+function knownHeaders(prefix: string): ReadonlySet<string> {
+  let known = knownByPrefix.get(prefix);
+  if (!known) {
+    known = new Set(ATTRIBUTES.map((name) => prefix + name));
+    knownByPrefix.set(prefix, known);
+  }
+  return known;
+}
+
+/**
+ * Reads a message back; anything missing or malformed is a `SerializationError` naming it.
+ * Every consumer of every broker runs this once per message, so header names come from the
+ * per-prefix caches and the headers are walked once (no names built per message).
+ */
 export function decodeBinary(wire: WireMessage, prefix: string): Message {
-  const header = (name: string) => wire.headers[`${prefix}${name}`];
-  const missing = ['specversion', ...CORE.filter((n) => n !== 'subject')].filter(
-    (n) => header(n) === undefined,
-  );
-  if (missing.length > 0)
-    throw new SerializationError(
-      `Not a CloudEvent: missing ${missing.map((n) => prefix + n).join(', ')}`,
+  const names = headerNames(prefix);
+  const headers = wire.headers;
+  const specversion = headers[names.specversion];
+  const id = headers[names.id];
+  const source = headers[names.source];
+  const type = headers[names.type];
+  const timeText = headers[names.time];
+  if (
+    specversion === undefined ||
+    id === undefined ||
+    source === undefined ||
+    type === undefined ||
+    timeText === undefined
+  ) {
+    const missing = [names.specversion, names.id, names.source, names.type, names.time].filter(
+      (name) => headers[name] === undefined,
     );
-  if (header('specversion') !== '1.0')
-    throw new SerializationError(`Unsupported CloudEvents specversion "${header('specversion')}"`);
-  const time = new Date(header('time')!);
+    throw new SerializationError(`Not a CloudEvent: missing ${missing.join(', ')}`);
+  }
+  if (specversion !== '1.0')
+    throw new SerializationError(`Unsupported CloudEvents specversion "${specversion}"`);
+  const time = new Date(timeText);
   if (!Number.isFinite(time.getTime()))
-    throw new SerializationError(`Invalid ${prefix}time "${header('time')}"`);
-  const contentType = wire.headers['content-type'] ?? DEFAULT_CONTENT_TYPE;
+    throw new SerializationError(`Invalid ${names.time} "${timeText}"`);
+  const contentType = headers['content-type'] ?? DEFAULT_CONTENT_TYPE;
   let data: unknown;
   try {
     data = JSON.parse(wire.body) as unknown;
   } catch (cause) {
-    throw new SerializationError(
-      `Body of message ${header('id')} is not valid JSON (${contentType})`,
-      { cause },
-    );
+    throw new SerializationError(`Body of message ${id} is not valid JSON (${contentType})`, {
+      cause,
+    });
   }
   const message: Message = {
-    id: header('id')!,
-    source: header('source')!,
-    type: header('type')!,
+    id,
+    source,
+    type,
     specversion: '1.0',
     time,
     datacontenttype: contentType,
     data,
     extensions: {},
   };
-  const subject = header('subject');
+  const subject = headers[names.subject];
   if (subject !== undefined) message.subject = subject;
-  const known = new Set<string>(['specversion', ...CORE, ...EXTENSION_ATTRIBUTES]);
   for (const name of EXTENSION_ATTRIBUTES) {
-    const value = header(name);
+    const value = headers[names[name]];
     if (value !== undefined) message[name] = value;
   }
-  for (const [name, value] of Object.entries(wire.headers)) {
-    if (!name.startsWith(prefix)) continue;
-    const attribute = name.slice(prefix.length);
-    if (!known.has(attribute)) message.extensions[attribute] = value;
+  const known = knownHeaders(prefix);
+  for (const name of Object.keys(headers)) {
+    if (name.startsWith(prefix) && !known.has(name))
+      message.extensions[name.slice(prefix.length)] = headers[name]!;
   }
   return message;
 }

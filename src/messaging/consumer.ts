@@ -58,6 +58,12 @@ export interface ConsumerObserver {
   settled(delivery: SettledDelivery): void;
 }
 
+/** Why the poison checks refused a delivery. */
+interface Verdict {
+  reason: DeadLetterReason;
+  error: unknown;
+}
+
 const NOT_RETRYABLE = new Set(['PERMANENT_FAILURE', 'VALIDATION', 'DOMAIN_RULE']);
 
 function defaultIsRetryable(error: unknown): boolean {
@@ -226,16 +232,29 @@ export class Consumer {
     } catch (error) {
       ack = Promise.reject(error);
     }
-    const acking = ack
-      .then(
-        () => this.#observe(delivery, 'acked', undefined, ran, undefined),
-        (error: unknown) => this.#settleError(error, delivery),
-      )
-      .finally(() => {
-        this.#acking.delete(acking);
-        if (this.#isIdle()) this.#idle?.();
-      });
+    // One reaction per ack (not then + finally): every handled message goes through here.
+    const acking: Promise<void> = ack.then(
+      () => {
+        try {
+          this.#observe(delivery, 'acked', undefined, ran, undefined);
+        } finally {
+          this.#ackSettled(acking);
+        }
+      },
+      (error: unknown) => {
+        try {
+          this.#settleError(error, delivery);
+        } finally {
+          this.#ackSettled(acking);
+        }
+      },
+    );
     this.#acking.add(acking);
+  }
+
+  #ackSettled(acking: Promise<void>): void {
+    this.#acking.delete(acking);
+    if (this.#isIdle()) this.#idle?.();
   }
 
   /** Takes every delivery that has not started; running ones keep their place. */
@@ -255,14 +274,19 @@ export class Consumer {
 
   async #process(delivery: Delivery): Promise<void> {
     try {
+      // Awaited even when the checks answered at once: the handler never runs inside the
+      // driver's `onDelivery` call (a handler that publishes to an in-process transport would
+      // re-enter it).
       const verdict = await this.#check(delivery);
       if (verdict) return await this.#deadLetter(delivery, verdict.reason, verdict.error);
       const started = performance.now();
       try {
-        await this.handler(delivery.message!, {
+        const handled = this.handler(delivery.message!, {
           attempt: delivery.attempt,
           signal: this.#abort.signal,
         });
+        // A synchronous handler is done: no promise job to wait for (one per message saved).
+        if (handled !== undefined) await handled;
       } catch (error) {
         if (this.#abort.signal.aborted) return; // drained out: left unsettled for redelivery
         const ran = performance.now() - started;
@@ -309,10 +333,11 @@ export class Consumer {
     }
   }
 
-  /** Poison checks: anything that no retry can fix goes to the dead-letter queue at once. */
-  async #check(
-    delivery: Delivery,
-  ): Promise<{ reason: DeadLetterReason; error: unknown } | undefined> {
+  /**
+   * Poison checks: anything that no retry can fix goes to the dead-letter queue at once. A
+   * promise only when the registry has a schema to validate against.
+   */
+  #check(delivery: Delivery): Verdict | undefined | Promise<Verdict | undefined> {
     const message = delivery.message;
     if (!message)
       return {
@@ -325,12 +350,16 @@ export class Consumer {
         error: new PermanentError(`No handler for message type "${message.type}"`),
       };
     }
-    if (this.options.registry?.hasSchema(message.type)) {
-      try {
-        message.data = await this.options.registry.validate(message.type, message.data, ['data']);
-      } catch (error) {
-        return { reason: 'schema_violation', error };
-      }
+    const registry = this.options.registry;
+    if (registry?.hasSchema(message.type)) return this.#validate(registry, message);
+    return undefined;
+  }
+
+  async #validate(registry: EventRegistry, message: Message): Promise<Verdict | undefined> {
+    try {
+      message.data = await registry.validate(message.type, message.data, ['data']);
+    } catch (error) {
+      return { reason: 'schema_violation', error };
     }
     return undefined;
   }

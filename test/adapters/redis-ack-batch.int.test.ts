@@ -59,4 +59,39 @@ describe('RedisAckBatch', () => {
     await Promise.all(ids.map((id) => acks.ack(stream, id, true)));
     expect(await client.xLen(stream)).toBe(0);
   });
+
+  // The acks of one call share its promise: a call that fails must fail its own acks only,
+  // never those carried by another call of the same turn.
+  it('fails only the acks of the call that failed', async () => {
+    const good = await pendingEntries(3);
+    const notAStream = `${prefix}:${++counter}`;
+    await client.set(notAStream, 'x');
+    const acks = new RedisAckBatch(client, 'g');
+    const outcomes = await Promise.allSettled([
+      ...good.ids.map((id) => acks.ack(good.stream, id, false)),
+      acks.ack(notAStream, '1-0', false),
+      acks.ack(notAStream, '2-0', false),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'rejected',
+    ]);
+    expect(String((outcomes[3] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    const [pending] = await client.sendCommand<[number]>(['XPENDING', good.stream, 'g']);
+    expect(pending).toBe(0);
+  });
+
+  it('acks of later turns go out in calls of their own', async () => {
+    const { stream, ids } = await pendingEntries(2);
+    const acks = new RedisAckBatch(client, 'g');
+    await acks.ack(stream, ids[0]!, false);
+    const [afterFirst] = await client.sendCommand<[number]>(['XPENDING', stream, 'g']);
+    expect(afterFirst).toBe(1);
+    await acks.ack(stream, ids[1]!, false);
+    const [afterSecond] = await client.sendCommand<[number]>(['XPENDING', stream, 'g']);
+    expect(afterSecond).toBe(0);
+  });
 });

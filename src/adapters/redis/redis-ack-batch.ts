@@ -3,9 +3,22 @@ import { ACK, type RedisCommands } from './redis-scripts.js';
 /** Ids per `ACK` script call: well under Lua's unpack limit, and a short script run. */
 const MAX_IDS_PER_CALL = 1_000;
 
-interface PendingAcks {
-  ids: string[];
-  waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+/** The ids of one stream sent in one `ACK` call, and the promise every one of their acks gets. */
+class AckChunk {
+  readonly ids: string[] = [];
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+
+  constructor(
+    readonly stream: string,
+    readonly remove: boolean,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
 
 /**
@@ -13,10 +26,14 @@ interface PendingAcks {
  * as one `ACK` script per stream (`XACK` with every id, `XDEL` too on the group's retry stream).
  * The runtime acks handlers that finished together one by one; a script per entry cost Redis a
  * Lua call and this process a command per message. Each ack still resolves only once Redis
- * answered the batch that carried it.
+ * answered the call that carried it: the acks of one call share that call's promise (one
+ * promise per call rather than one per message, which showed in the consumer's CPU time).
  */
 export class RedisAckBatch {
-  readonly #pending = new Map<string, PendingAcks>();
+  /** The chunk still taking ids, per stream: [keep the entries, delete them too]. */
+  readonly #open = [new Map<string, AckChunk>(), new Map<string, AckChunk>()] as const;
+  /** Chunks that reached `MAX_IDS_PER_CALL` in this turn. */
+  #full: AckChunk[] = [];
   #scheduled = false;
 
   constructor(
@@ -26,38 +43,42 @@ export class RedisAckBatch {
 
   /** Acks `id` on `stream`, deleting it there too when `remove` (only per stream, see `flush`). */
   ack(stream: string, id: string, remove: boolean): Promise<void> {
-    const key = `${remove ? '1' : '0'}${stream}`;
-    let pending = this.#pending.get(key);
-    if (!pending) {
-      pending = { ids: [], waiters: [] };
-      this.#pending.set(key, pending);
+    const open = this.#open[remove ? 1 : 0];
+    let chunk = open.get(stream);
+    if (!chunk) {
+      chunk = new AckChunk(stream, remove);
+      open.set(stream, chunk);
     }
-    pending.ids.push(id);
-    const done = new Promise<void>((resolve, reject) => pending.waiters.push({ resolve, reject }));
+    // The script passes its ids to XACK with `unpack`, which Lua refuses past ~8,000 values
+    // ("too many results to unpack"), and a large prefetch can finish that many in one turn.
+    // Each chunk is its own call, so a failure fails only the acks it carried.
+    if (chunk.ids.push(id) === MAX_IDS_PER_CALL) {
+      open.delete(stream);
+      this.#full.push(chunk);
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       // Once the promise jobs queued now have run: the handlers that finished with this one
       // (a burst read together) have acked too, and no I/O turn delays the acks.
       process.nextTick(() => this.#flush());
     }
-    return done;
+    return chunk.done;
   }
 
   #flush(): void {
     this.#scheduled = false;
-    for (const [key, { ids, waiters }] of this.#pending) {
-      // The script passes its ids to XACK with `unpack`, which Lua refuses past ~8,000 values
-      // ("too many results to unpack"), and a large prefetch can finish that many in one turn.
-      // Each chunk is its own call, so a failure fails only the acks it carried.
-      for (let start = 0; start < ids.length; start += MAX_IDS_PER_CALL) {
-        const end = start + MAX_IDS_PER_CALL;
-        const chunk = waiters.slice(start, end);
-        ACK.run(this.client, [key.slice(1)], [this.group, key[0]!, ...ids.slice(start, end)]).then(
-          () => chunk.forEach((w) => w.resolve()),
-          (error: unknown) => chunk.forEach((w) => w.reject(error)),
-        );
-      }
+    const chunks = this.#full;
+    this.#full = [];
+    for (const open of this.#open) {
+      chunks.push(...open.values());
+      open.clear();
     }
-    this.#pending.clear();
+    for (const chunk of chunks) {
+      ACK.run(
+        this.client,
+        [chunk.stream],
+        [this.group, chunk.remove ? '1' : '0', ...chunk.ids],
+      ).then(chunk.resolve, chunk.reject);
+    }
   }
 }

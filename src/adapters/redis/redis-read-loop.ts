@@ -49,7 +49,8 @@ const MOVE_LIMIT = 100;
  * stream, which wakes the blocked read.
  */
 export class RedisReadLoop {
-  readonly #unsettled = new Map<string, StreamEntry>();
+  /** Entries handed out and not settled yet (the very objects the deliveries settle with). */
+  readonly #unsettled = new Set<StreamEntry>();
   readonly #claimFrom = new Map<string, string>();
   #stopping = false;
   #closed = false;
@@ -116,7 +117,7 @@ export class RedisReadLoop {
   }
 
   settled(entry: StreamEntry): void {
-    this.#unsettled.delete(`${entry.key} ${entry.id}`);
+    this.#unsettled.delete(entry);
     if (this.#stopping && this.#unsettled.size === 0) clearInterval(this.#heartbeat);
     const wake = this.#wake;
     this.#wake = undefined;
@@ -251,7 +252,7 @@ export class RedisReadLoop {
   }
 
   #hand(entry: StreamEntry): void {
-    this.#unsettled.set(`${entry.key} ${entry.id}`, entry);
+    this.#unsettled.add(entry);
     const delivery = this.wrap(entry);
     if (this.#stopping) return void delivery.release().catch(this.settings.onError);
     if (delivery.attempt > this.settings.maxDeliveries) {
@@ -266,7 +267,7 @@ export class RedisReadLoop {
 
   async #keepAlive(): Promise<void> {
     const byKey = new Map<string, string[]>();
-    for (const entry of this.#unsettled.values())
+    for (const entry of this.#unsettled)
       byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), entry.id]);
     for (const [key, ids] of byKey) {
       await KEEP_ALIVE.run(

@@ -18,7 +18,7 @@ import {
 } from './redis-connection.js';
 import { RedisDeadLetterStore } from './redis-dead-letters.js';
 import { RedisAckBatch } from './redis-ack-batch.js';
-import { CE_PREFIX, toDelivery, wireFields } from './redis-delivery.js';
+import { CE_PREFIX, RedisDelivery, wireFields, type DeliveryScope } from './redis-delivery.js';
 import {
   describe,
   destinationKeys,
@@ -168,6 +168,20 @@ export class RedisTransportDriver implements TransportDriver {
     const consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     const claimMinIdleMs = this.options.claimMinIdleMs ?? 30_000;
     const acks = new RedisAckBatch(this.client, group);
+    // One scope per consumer, shared by its deliveries (built per entry, its closures cost
+    // more than the entry's own fields).
+    const scope: DeliveryScope = {
+      client: this.client,
+      ack: (stream, id, remove) => acks.ack(stream, id, remove),
+      group,
+      consumer,
+      delayedKey: keys.delayed(group),
+      deadLetterKey: keys.deadLetters,
+      releaseIdleMs: RELEASED_IDLE_MS,
+      retryScheduled: (ms) => loop.retryScheduled(ms),
+      settled: (e) => loop.settled(e),
+      released: () => loop.released(),
+    };
     const loop: RedisReadLoop = new RedisReadLoop(
       this.client,
       reader,
@@ -188,19 +202,7 @@ export class RedisTransportDriver implements TransportDriver {
           for (const stream of streams) await this.#ensureGroup(stream, group);
         },
       },
-      (entry) =>
-        toDelivery(entry, {
-          client: this.client,
-          ack: (stream, id, remove) => acks.ack(stream, id, remove),
-          group,
-          consumer,
-          delayedKey: keys.delayed(group),
-          deadLetterKey: keys.deadLetters,
-          releaseIdleMs: RELEASED_IDLE_MS,
-          retryScheduled: (ms) => loop.retryScheduled(ms),
-          settled: (e) => loop.settled(e),
-          released: () => loop.released(),
-        }),
+      (entry) => new RedisDelivery(entry, scope),
       onDelivery,
     );
     const running = { loop, reader };
