@@ -153,8 +153,13 @@ export class Announcer {
       this.#again = false;
       const started = performance.now();
       await this.#send().catch(() => undefined);
-      const wait = this.#gapMs - (performance.now() - started);
-      if (this.#again && !this.#closed && wait > 0) await sleep(wait);
+      // A timer truncates its delay to whole ms and may fire just before it by the clock we
+      // measure with: sleep until the gap has really passed.
+      let wait = this.#gapMs - (performance.now() - started);
+      while (this.#again && !this.#closed && wait > 0) {
+        await sleep(Math.ceil(wait));
+        wait = this.#gapMs - (performance.now() - started);
+      }
     } while (this.#again && !this.#closed);
     this.#running = undefined;
   }
