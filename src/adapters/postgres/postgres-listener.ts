@@ -5,6 +5,16 @@ import { sleep } from '../../core/retry.js';
 
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
+/** A lock the LISTEN connection holds for as long as someone `hold`s it (a session lock). */
+const LOCK = 'SELECT pg_advisory_lock_shared($1::int4, hashtext($2::text))';
+const UNLOCK = 'SELECT pg_advisory_unlock_shared($1::int4, hashtext($2::text))';
+
+interface HeldLock {
+  lockClass: number;
+  key: string;
+  /** How many `hold` calls have not released it yet. */
+  holders: number;
+}
 
 /**
  * One dedicated connection that LISTENs on the store's channel and calls every registered
@@ -20,6 +30,8 @@ export class NotificationListener {
   readonly #ownPayload: string;
   /** Called with the notification's payload; `undefined` when it may have been missed. */
   readonly #listeners = new Set<(payload?: string) => void>();
+  /** The advisory locks this connection holds shared (see `hold`), by class and key. */
+  readonly #held = new Map<string, HeldLock>();
   #client: Client | undefined;
   #connecting: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -46,6 +58,35 @@ export class NotificationListener {
     }
     return () => {
       this.#listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Holds the advisory lock (`lockClass`, `hashtext(key)`) shared on the LISTEN connection until
+   * the returned function is called: publishers of other sessions try it to learn whether
+   * anyone listens (see the transport's migration 13). Taken when the connection is up (after
+   * its LISTEN), again after every reconnect; each time it is granted the listeners are called,
+   * since a commit made while it was not held may have gone unannounced. Holds of one lock are
+   * counted, so the session holds it once. The connection itself is opened by `add`.
+   */
+  hold(lockClass: number, key: string): () => void {
+    const id = `${lockClass} ${key}`;
+    let lock = this.#held.get(id);
+    if (lock) lock.holders++;
+    else {
+      lock = { lockClass, key, holders: 1 };
+      this.#held.set(id, lock);
+      // While connecting, the connection takes every held lock once its LISTEN is done.
+      if (this.#client && this.#connecting === undefined) void this.#take(this.#client, lock);
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--lock.holders > 0) return;
+      this.#held.delete(id);
+      // Queued behind any pending take of it on this connection; unheld, it is a no-op.
+      this.#client?.query(UNLOCK, [lock.lockClass, lock.key]).catch(() => undefined);
     };
   }
 
@@ -87,6 +128,9 @@ export class NotificationListener {
       try {
         await client.connect();
         await client.query(`LISTEN "${this.#channel}"`);
+        // Locks held while this loop runs are visited too (a Map iterates what is added).
+        for (const lock of this.#held.values())
+          await client.query(LOCK, [lock.lockClass, lock.key]);
         this.#failures = 0;
         this.#connecting = undefined;
         if (this.#closed) return;
@@ -96,6 +140,15 @@ export class NotificationListener {
         this.#lost(client);
       }
     })();
+  }
+
+  async #take(client: Client, lock: HeldLock): Promise<void> {
+    try {
+      await client.query(LOCK, [lock.lockClass, lock.key]);
+    } catch {
+      return; // The connection is lost: the reconnect takes every held lock again.
+    }
+    if (!this.#closed && this.#held.get(`${lock.lockClass} ${lock.key}`) === lock) this.notify();
   }
 
   #lost(client: Client): void {

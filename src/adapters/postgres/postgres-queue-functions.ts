@@ -1,6 +1,6 @@
 import { escapeLiteral } from 'pg';
 import type { SchemaIdentity } from './postgres-identity.js';
-import { QUEUE_LOCK_CLASS } from './postgres-transport-sql.js';
+import { LISTEN_LOCK_CLASS, QUEUE_LOCK_CLASS } from './postgres-transport-sql.js';
 
 /**
  * Migration 9: the transport's publish and claim and the outbox's claim as server functions,
@@ -224,6 +224,65 @@ BEGIN
     RETURNING o.destination
   )
   SELECT sent.destination, count(*)::int FROM sent GROUP BY sent.destination;
+END $fn$;
+`;
+}
+
+/**
+ * Migration 13: publish tells the caller whether a consumer in another session may need waking,
+ * so a publisher NOTIFYs only then, and a single message has its own function.
+ *
+ * Who listens: the LISTEN connection of every process consuming a destination holds that
+ * destination's listen lock (`LISTEN_LOCK_CLASS`, the destination's lock key) as a session lock,
+ * shared. A publish tries the lock exclusive for its transaction: granted means nobody listens
+ * (no NOTIFY needed), refused means somebody may (or another publish holds it right now: a
+ * NOTIFY too many, coalesced by the `Announcer`). No wake-up is lost: a consumer that starts
+ * listening while a publish that was granted the lock is in flight waits for that publish to
+ * commit, and claims after its lock is granted, so it sees the message; a publish that starts
+ * after it is refused. A session that dies drops its locks, so no registry goes stale.
+ *
+ * `causeway_publish_one` takes one message as typed arguments: no batch JSON to build, escape
+ * and parse again for the common single publish. `causeway_publish_batch` is migration 10's
+ * `causeway_publish` plus the answer. Migration 10's function stays for processes of the
+ * previous version during a rolling upgrade (those always NOTIFY).
+ */
+export function publishTellsListenersV13(id: SchemaIdentity): string {
+  const s = id.quoted;
+  const locks = `
+  PERFORM pg_advisory_xact_lock_shared(${QUEUE_LOCK_CLASS}, hashtext(p_lock_key));
+  v_listened := NOT pg_try_advisory_xact_lock(${LISTEN_LOCK_CLASS}, hashtext(p_lock_key));`;
+  const fanOut = `
+  INSERT INTO ${s}.causeway_deliveries (destination, group_name, position, partition_key)
+  SELECT g.destination, g.group_name, l.position, l.partition_key
+  FROM logged l CROSS JOIN ${s}.causeway_consumer_groups g WHERE g.destination = p_destination;
+  RETURN v_listened;`;
+  return `
+CREATE FUNCTION ${s}.causeway_publish_one(
+  p_destination text, p_id text, p_headers json, p_body text, p_key text, p_lock_key text)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_listened boolean;
+BEGIN${locks}
+  WITH logged AS (
+    INSERT INTO ${s}.causeway_messages (destination, id, headers, body, partition_key)
+    VALUES (p_destination, p_id, p_headers, p_body, p_key)
+    RETURNING position, partition_key
+  )${fanOut}
+END $fn$;
+
+CREATE FUNCTION ${s}.causeway_publish_batch(p_destination text, p_batch json, p_lock_key text)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_listened boolean;
+BEGIN${locks}
+  WITH logged AS (
+    INSERT INTO ${s}.causeway_messages (destination, id, headers, body, partition_key)
+    SELECT p_destination, b.id, b.headers, b.body, b.key
+    FROM ROWS FROM (json_to_recordset(p_batch) AS (id text, headers json, body text, key text))
+      WITH ORDINALITY AS b(id, headers, body, key, n)
+    ORDER BY b.n
+    RETURNING position, partition_key
+  )${fanOut}
 END $fn$;
 `;
 }

@@ -23,6 +23,7 @@ import { processTablesV8 } from './postgres-process-sql.js';
 import {
   outboxRelayV12,
   publishParsesOnceV10,
+  publishTellsListenersV13,
   queueFunctionsV9,
 } from './postgres-queue-functions.js';
 import { sagaTablesV7 } from './postgres-saga-sql.js';
@@ -56,6 +57,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 12,
     description: 'outbox relayed into the transport in one statement',
     sql: outboxRelayV12,
+  },
+  {
+    version: 13,
+    description: 'publish says whether a consumer listens; a single message as typed arguments',
+    sql: publishTellsListenersV13,
   },
 ];
 

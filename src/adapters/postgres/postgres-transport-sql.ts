@@ -63,6 +63,12 @@ CREATE INDEX causeway_dead_letters_by_destination
 export const QUEUE_LOCK_CLASS = 0x43577175;
 
 /**
+ * "CWli": the first int4 key of the listen locks, held shared by the LISTEN connection of each
+ * process consuming a destination and tried exclusive by publishes (migration 13).
+ */
+export const LISTEN_LOCK_CLASS = 0x43576c69;
+
+/**
  * The transport's advisory locks. Publishers take the destination's lock shared, a group's
  * first consumer exclusive: a message committed concurrently with the group's creation is
  * then either copied by the backfill or fanned out to the group, never neither. Claims take
@@ -83,9 +89,15 @@ export function transportStatements(id: SchemaIdentity) {
   return {
     /**
      * $1 destination, $2 json array of {id, headers, body, key}, $3 the destination's lock key:
-     * the log rows and their fan-out, under the destination's shared lock (migration 9).
+     * the log rows and their fan-out, under the destination's shared lock (migrations 9, 13).
      */
-    publish: `SELECT ${s}.causeway_publish($1::text, $2::json, $3::text)`,
+    publish: `SELECT ${s}.causeway_publish_batch($1::text, $2::json, $3::text) AS listened`,
+    /**
+     * $1 destination, $2 id, $3 headers json, $4 body, $5 partition key, $6 the destination's
+     * lock key: one message, no batch JSON (migration 13). Both return whether to NOTIFY.
+     */
+    publishOne: `
+SELECT ${s}.causeway_publish_one($1::text, $2::text, $3::json, $4::text, $5::text, $6::text) AS listened`,
     groupExists: `SELECT 1 FROM ${s}.causeway_consumer_groups WHERE destination = $1 AND group_name = $2`,
     /** $1 destination, $2 group: a new group starts from the beginning of the log. */
     join: `
@@ -130,6 +142,11 @@ SELECT $5::text, $1, $2, $6::json, $7::text, $8::json FROM settled`,
 SELECT id, destination, group_name, headers, body, failure, created_at
 FROM ${s}.causeway_dead_letters WHERE ($1::text IS NULL OR destination = $1) ORDER BY id`,
   };
+}
+
+export interface PublishRecord {
+  /** Whether another session may be listening for this destination (see migration 13). */
+  listened: boolean;
 }
 
 export interface ClaimRecord {

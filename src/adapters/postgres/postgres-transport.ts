@@ -31,10 +31,12 @@ import { Announcer, NotificationListener } from './postgres-listener.js';
 import { PostgresDeadLetterStore } from './postgres-dead-letters.js';
 import { assertPostgresSchema, migratePostgresSchema } from './postgres-schema.js';
 import {
+  LISTEN_LOCK_CLASS,
   queueLock,
   transportStatements,
   type ClaimRecord,
   type DeadLetterRecord,
+  type PublishRecord,
 } from './postgres-transport-sql.js';
 
 /** The shortest time between two wake-up NOTIFYs of one transport (see `Announcer`). */
@@ -86,7 +88,8 @@ export class PostgresTransportDriver implements TransportDriver {
   /**
    * Wakes other processes' consumers after a commit. Sent after the transaction rather than
    * inside it, because notifying transactions serialize their commits; coalesced (see
-   * `Announcer`). A lost NOTIFY costs one poll.
+   * `Announcer`); skipped after a publish no other session listens for (migration 13).
+   * A lost NOTIFY costs one poll.
    */
   readonly #announcer: Announcer;
   #unlisten: (() => void) | undefined;
@@ -142,19 +145,32 @@ export class PostgresTransportDriver implements TransportDriver {
 
   /** Publishes already-encoded messages, e.g. to test what consumers do with poison. */
   async publishRaw(destination: string, wires: readonly WireMessage[]): Promise<void> {
-    const batch = wires.map((wire) => ({
+    const lockKey = this.#lockKey(destination);
+    const fields = (wire: WireMessage) => ({
       id: wire.headers[`${HEADER_PREFIX}id`] ?? null,
       headers: wire.headers,
       body: wire.body,
       key: wire.headers[`${HEADER_PREFIX}partitionkey`] ?? null,
-    }));
-    // One autocommit statement: its commit is the confirmation (see `causeway_publish`).
-    await this.#query('publish', this.#sql.publish, [
-      destination,
-      JSON.stringify(batch),
-      this.#lockKey(destination),
-    ]);
-    this.announce(destination);
+    });
+    // One autocommit statement: its commit is the confirmation (see `causeway_publish_one`).
+    const [single] = wires.length === 1 ? wires.map(fields) : [];
+    const { rows } = single
+      ? await this.#query<PublishRecord>('publish_one', this.#sql.publishOne, [
+          destination,
+          single.id,
+          JSON.stringify(single.headers),
+          single.body,
+          single.key,
+          lockKey,
+        ])
+      : await this.#query<PublishRecord>('publish_batch', this.#sql.publish, [
+          destination,
+          JSON.stringify(wires.map(fields)),
+          lockKey,
+        ]);
+    this.#hub.wakeDestination(destination);
+    // Another process consuming `destination` holds its listen lock; otherwise no one to wake.
+    if (rows[0]?.listened !== false) this.#announcer.announce();
   }
 
   /**
@@ -174,7 +190,30 @@ export class PostgresTransportDriver implements TransportDriver {
   ): Promise<ConsumerHandle> {
     if (this.#closed) throw new StoreClosedError();
     this.#unlisten ??= this.#listener.add(() => this.#hub.wakeAll());
-    return this.#hub.consume(destination, group, randomUUID(), options.prefetch, onDelivery);
+    // Tells publishers in other processes to NOTIFY for `destination` while we consume it.
+    const release = this.#listener.hold(LISTEN_LOCK_CLASS, this.#lockKey(destination));
+    let handle: ConsumerHandle;
+    try {
+      handle = await this.#hub.consume(
+        destination,
+        group,
+        randomUUID(),
+        options.prefetch,
+        onDelivery,
+      );
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return {
+      stop: async () => {
+        try {
+          await handle.stop();
+        } finally {
+          release();
+        }
+      },
+    };
   }
 
   /** Dead letters, oldest first; all destinations unless one is named. */
