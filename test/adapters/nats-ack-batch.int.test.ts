@@ -64,7 +64,9 @@ describe('NatsAckBatch', () => {
     const stream = await streamWith(300);
     const msgs = await fetch(nc, stream, 300);
     expect(await ackPending(stream)).toBe(300);
-    const acks = new NatsAckBatch();
+    // Each ack is reported written before the batch's confirmation is back.
+    const written: JsMsg[] = [];
+    const acks = new NatsAckBatch((msg) => written.push(msg));
     const asked: string[] = [];
     for (const msg of msgs) {
       // What goes on the wire: a plain ack for all but one, and one ack that asks for an answer.
@@ -72,7 +74,10 @@ describe('NatsAckBatch', () => {
       msg.ack = () => (asked.push('ack'), ack.call(msg));
       msg.ackAck = (opts) => (asked.push('ackAck'), ackAck.call(msg, opts));
     }
-    await Promise.all(msgs.map((msg) => acks.ack(msg)));
+    const confirmed = Promise.all(msgs.map((msg) => acks.ack(msg)));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(written).toEqual(msgs);
+    await confirmed;
     expect(asked.filter((a) => a === 'ackAck')).toHaveLength(1);
     expect(asked.at(-1)).toBe('ackAck');
     // Resolved only once the server applied them all: none is pending any more.

@@ -27,6 +27,9 @@ export class NatsAckBatch {
   #queued: PendingAck[] = [];
   readonly #confirming = new Set<Promise<void>>();
 
+  /** `onSent` hears of each ack once it is written to the connection, before its confirmation. */
+  constructor(private readonly onSent: (msg: JsMsg) => void = () => undefined) {}
+
   /** Sends `msg`'s ack with the next batch; resolves once JetStream confirmed the batch. */
   ack(msg: JsMsg): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -53,6 +56,7 @@ export class NatsAckBatch {
     try {
       for (let i = 0; i < batch.length - 1; i++) batch[i]!.msg.ack();
       confirmed = last.msg.ackAck();
+      for (const pending of batch) this.onSent(pending.msg);
     } catch (error) {
       confirmed = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }

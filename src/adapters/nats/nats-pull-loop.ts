@@ -4,6 +4,9 @@ import { redeliveryLimitFailure } from '../../messaging/dead-letters.js';
 import type { Delivery } from '../../messaging/transport.js';
 import { RETRY_GROUP_HEADER } from './nats-dead-letters.js';
 
+/** Acks written but not confirmed yet, per prefetch slot, past which no further pull goes out. */
+export const UNCONFIRMED_PER_PREFETCH = 4;
+
 export interface PullLoopSettings {
   prefetch: number;
   pullExpiresMs: number;
@@ -17,16 +20,28 @@ export interface PullLoopSettings {
 
 /**
  * Pulls from the group's durable consumer with credit: never more than `prefetch` deliveries
- * unsettled in this process, counting what open pulls may still bring (the durable's
- * `max_ack_pending` caps the whole group). Pulls overlap: a new one goes out as soon as a
- * quarter of the prefetch is free, rather than after the previous pull was filled, so messages
- * keep flowing while acks are confirmed (one pull at a time left the consumer idle for a pull
+ * in this process that JetStream has not received the ack of, counting what open pulls may
+ * still bring (the durable's `max_ack_pending` caps the whole group). An ack gives its credit
+ * back once it is written to the connection, before JetStream confirmed it: the pull that
+ * credit pays for is written after it on the same connection, and the server reads a
+ * connection in order, so it has the ack before it hands out the next message. What a crash
+ * repeats stays within the prefetch, as with a broker that counts unacked deliveries itself;
+ * the delivery still counts as settled only once the ack is confirmed (`NatsAckBatch`), and
+ * acks awaiting confirmation are bounded too (`UNCONFIRMED_PER_PREFETCH`), so a server that
+ * stops answering stops the pulls. Waiting for the confirmation instead cost every cycle of
+ * `prefetch` messages a round trip in which nothing was pulled.
+ *
+ * Pulls overlap: a new one goes out as soon as a quarter of the prefetch is free, rather than
+ * after the previous pull was filled (one pull at a time left the consumer idle for a pull
  * round trip every few messages). Each pull is left to finish rather than cancelled, because
  * messages the server already sent to a cancelled pull would sit unacknowledged until the ack
  * wait ran out.
  */
 export class NatsPullLoop {
+  /** Handed out (or being wrapped) and not acked on the wire yet: these hold credit. */
   readonly #unsettled = new Set<JsMsg>();
+  /** Acked on the wire, the confirmation not back yet. */
+  readonly #confirming = new Set<JsMsg>();
   /** Pulls not finished yet (filled, expired or failed). */
   readonly #pulls = new Set<Promise<void>>();
   /** Messages asked for by open pulls and not received yet: credit already spoken for. */
@@ -75,10 +90,23 @@ export class NatsPullLoop {
     this.#wake?.();
     clearInterval(this.#heartbeat);
     this.#unsettled.clear();
+    this.#confirming.clear();
+  }
+
+  /** `msg`'s ack is written to the connection: its credit pays for the next pull. */
+  acked(msg: JsMsg): void {
+    if (!this.#unsettled.delete(msg)) return;
+    this.#confirming.add(msg);
+    this.#settling();
   }
 
   settled(msg: JsMsg): void {
     this.#unsettled.delete(msg);
+    this.#confirming.delete(msg);
+    this.#settling();
+  }
+
+  #settling(): void {
     if (this.#stopping && this.#unsettled.size === 0) clearInterval(this.#heartbeat);
     this.#wakeUp();
   }
@@ -86,9 +114,14 @@ export class NatsPullLoop {
   async #run(): Promise<void> {
     const minPull = Math.ceil(this.settings.prefetch / 4);
     while (!this.#stopping) {
-      const room = this.settings.prefetch - this.#unsettled.size - this.#requested;
+      const { prefetch } = this.settings;
+      const room = prefetch - this.#unsettled.size - this.#requested;
       // A pull per freed slot would cost the server a request per message: wait for a quarter.
-      if (room <= 0 || (room < minPull && this.#pulls.size > 0)) {
+      if (
+        room <= 0 ||
+        (room < minPull && this.#pulls.size > 0) ||
+        this.#confirming.size >= prefetch * UNCONFIRMED_PER_PREFETCH
+      ) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
       }

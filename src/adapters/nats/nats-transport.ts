@@ -194,7 +194,7 @@ export class NatsTransportDriver implements TransportDriver {
           'CausewayTransportWarning',
         ));
     const dlq = deadLetterDestination(destination);
-    const acks = new NatsAckBatch();
+    const acks = new NatsAckBatch((m) => loop.acked(m));
     const loop: NatsPullLoop = new NatsPullLoop(
       consumer,
       {
