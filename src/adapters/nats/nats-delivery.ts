@@ -37,80 +37,96 @@ export function toDelivery(msg: JsMsg, scope: DeliveryScope): Delivery | Promise
   if (msg.info.deliveryCount > 1)
     return scope.state
       .read(scope.groupToken, msg.info.streamSequence)
-      .then((record) => wrap(msg, scope, record, true));
-  return wrap(msg, scope, { firstFailureAt: undefined, releases: 0 }, false);
+      .then((record) => new NatsDelivery(msg, scope, record, true));
+  return new NatsDelivery(msg, scope, FIRST_DELIVERY, false);
 }
 
-function wrap(
-  msg: JsMsg,
-  scope: DeliveryScope,
-  record: FailureRecord,
-  redelivered: boolean,
-): Delivery {
-  const raw = { headers: readHeaders(msg.headers), body: decoder.decode(msg.data) };
-  let message: Message | undefined;
-  let decodeError: Error | undefined;
-  try {
-    message = decodeBinary(raw, CE_PREFIX);
-  } catch (error) {
-    decodeError = error instanceof Error ? error : new Error(String(error));
-  }
-  const sequence = msg.info.streamSequence;
+const FIRST_DELIVERY: FailureRecord = { firstFailureAt: undefined, releases: 0 };
 
-  let done = false;
-  const settle = async (work: () => Promise<void>) => {
-    if (done)
-      throw new Error(`Delivery of ${message?.id ?? 'an undecodable message'} was already settled`);
-    done = true;
+/** A class rather than an object of closures: one is made per message, on the hot path. */
+class NatsDelivery implements Delivery {
+  readonly message: Message | undefined;
+  readonly decodeError: Error | undefined;
+  readonly raw: { headers: Record<string, string>; body: string };
+  readonly attempt: number;
+  readonly firstFailureAt: Date | undefined;
+  #done = false;
+
+  constructor(
+    private readonly msg: JsMsg,
+    private readonly scope: DeliveryScope,
+    private readonly record: FailureRecord,
+    /** Redeliveries may have a record; settling for good removes it (it would expire anyway). */
+    private readonly redelivered: boolean,
+  ) {
+    this.raw = { headers: readHeaders(msg.headers), body: decoder.decode(msg.data) };
+    try {
+      this.message = decodeBinary(this.raw, CE_PREFIX);
+    } catch (error) {
+      this.decodeError = error instanceof Error ? error : new Error(String(error));
+    }
+    this.attempt = msg.info.deliveryCount - record.releases;
+    this.firstFailureAt =
+      record.firstFailureAt === undefined ? undefined : new Date(record.firstFailureAt);
+  }
+
+  ack(): Promise<void> {
+    return this.#settle(async () => {
+      if (this.redelivered) await this.#forget();
+      await this.scope.ack(this.msg);
+    });
+  }
+
+  retry(delayMs: number, failure: { at: Date; error: string }): Promise<void> {
+    const { firstFailureAt, releases } = this.record;
+    return this.#settle(() =>
+      this.#nak(
+        { firstFailureAt: firstFailureAt ?? failure.at.toISOString(), releases },
+        Math.max(0, Math.round(delayMs)),
+      ),
+    );
+  }
+
+  release(): Promise<void> {
+    return this.#settle(() => this.#nak({ ...this.record, releases: this.record.releases + 1 }));
+  }
+
+  deadLetter(failure: FailureInfo): Promise<void> {
+    return this.#settle(async () => {
+      await this.scope.publishDeadLetter(
+        deadLetterWire(this.raw, failure),
+        `${this.scope.groupToken}:${this.msg.info.streamSequence}`,
+      );
+      await this.#forget();
+      this.msg.term();
+      await this.scope.nc.flush();
+    });
+  }
+
+  async #settle(work: () => Promise<void>): Promise<void> {
+    if (this.#done)
+      throw new Error(
+        `Delivery of ${this.message?.id ?? 'an undecodable message'} was already settled`,
+      );
+    this.#done = true;
     try {
       await work();
     } finally {
-      scope.settled(msg);
+      this.scope.settled(this.msg);
     }
-  };
-  // Redeliveries may have a record; settling for good removes it (it would expire anyway).
-  const forget = () =>
-    redelivered ? scope.state.clear(scope.groupToken, sequence) : Promise.resolve();
-  const nak = async (next: FailureRecord, delayMs?: number) => {
-    await scope.state.write(scope.groupToken, sequence, next);
-    msg.nak(delayMs);
-    await scope.nc.flush();
-  };
+  }
 
-  return {
-    message,
-    decodeError,
-    raw,
-    attempt: msg.info.deliveryCount - record.releases,
-    firstFailureAt:
-      record.firstFailureAt === undefined ? undefined : new Date(record.firstFailureAt),
-    ack: () =>
-      settle(async () => {
-        await forget();
-        await scope.ack(msg);
-      }),
-    retry: (delayMs, failure) =>
-      settle(() =>
-        nak(
-          {
-            firstFailureAt: record.firstFailureAt ?? failure.at.toISOString(),
-            releases: record.releases,
-          },
-          Math.max(0, Math.round(delayMs)),
-        ),
-      ),
-    release: () => settle(() => nak({ ...record, releases: record.releases + 1 })),
-    deadLetter: (failure) =>
-      settle(async () => {
-        await scope.publishDeadLetter(
-          deadLetterWire(raw, failure),
-          `${scope.groupToken}:${sequence}`,
-        );
-        await forget();
-        msg.term();
-        await scope.nc.flush();
-      }),
-  };
+  #forget(): Promise<void> {
+    return this.redelivered
+      ? this.scope.state.clear(this.scope.groupToken, this.msg.info.streamSequence)
+      : Promise.resolve();
+  }
+
+  async #nak(next: FailureRecord, delayMs?: number): Promise<void> {
+    await this.scope.state.write(this.scope.groupToken, this.msg.info.streamSequence, next);
+    this.msg.nak(delayMs);
+    await this.scope.nc.flush();
+  }
 }
 
 /** The original message as it travelled, plus the failure as headers. */
