@@ -120,6 +120,20 @@ describe('PostgreSQL transport: wake-ups across processes', () => {
     expect(new Set(seen.items).size).toBe(total);
   });
 
+  it('a process already listening takes the lock of a destination it starts consuming later', async () => {
+    const { t: producer } = await transport();
+    const { t: consumer } = await transport();
+    const [first, second] = [`dest-${++counter}`, `dest-${++counter}`];
+    await consumer.subscribe(first, 'g', () => undefined);
+    await eventually(async () => (await listeners(first)).length === 1, { what: 'first lock' });
+    const seen = collector<string>(1);
+    await consumer.subscribe(second, 'g', (m) => seen.add(m.type));
+    await eventually(async () => (await listeners(second)).length === 1, { what: 'second lock' });
+    await producer.publish(second, [{ type: 'Later', data: {} }]);
+    await seen.complete;
+    expect(seen.items).toEqual(['Later']);
+  });
+
   it("takes the listen lock again after its LISTEN session was cut, and is woken by others' publishes", async () => {
     const { t: producer } = await transport();
     const { t: consumer } = await transport();
