@@ -96,7 +96,7 @@ export class Consumer {
   readonly #policy: RetryPolicy;
   readonly #concurrency: number;
   /** Acks of handled messages the broker has not confirmed yet; `stop()` waits for them. */
-  readonly #acking = new Set<Promise<void>>();
+  #acking = 0;
   #active = 0;
   #stopping = false;
   #handle: ConsumerHandle | undefined;
@@ -206,7 +206,7 @@ export class Consumer {
       const next = this.#runnable.shift()!;
       const delivery = typeof next === 'string' ? this.#lanes.get(next)![0]! : next;
       this.#active++;
-      void this.#process(delivery).finally(() => {
+      const done = () => {
         this.#active--;
         if (typeof next === 'string') {
           const lane = this.#lanes.get(next)!;
@@ -216,12 +216,14 @@ export class Consumer {
         }
         if (this.#isIdle()) this.#idle?.();
         this.#pump();
-      });
+      };
+      // `then` with the same reaction twice rather than `finally`, which wraps it in two more.
+      void this.#process(delivery).then(done, done);
     }
   }
 
   #isIdle(): boolean {
-    return this.#active === 0 && this.#acking.size === 0;
+    return this.#active === 0 && this.#acking === 0;
   }
 
   /** Acks without holding the handler's slot or lane; a failed ack is redelivered by the broker. */
@@ -232,28 +234,29 @@ export class Consumer {
     } catch (error) {
       ack = Promise.reject(error);
     }
-    // One reaction per ack (not then + finally): every handled message goes through here.
-    const acking: Promise<void> = ack.then(
+    // One reaction per ack (not then + finally), and a count rather than a set of promises:
+    // every handled message goes through here.
+    this.#acking++;
+    ack.then(
       () => {
         try {
           this.#observe(delivery, 'acked', undefined, ran, undefined);
         } finally {
-          this.#ackSettled(acking);
+          this.#ackSettled();
         }
       },
       (error: unknown) => {
         try {
           this.#settleError(error, delivery);
         } finally {
-          this.#ackSettled(acking);
+          this.#ackSettled();
         }
       },
     );
-    this.#acking.add(acking);
   }
 
-  #ackSettled(acking: Promise<void>): void {
-    this.#acking.delete(acking);
+  #ackSettled(): void {
+    this.#acking--;
     if (this.#isIdle()) this.#idle?.();
   }
 

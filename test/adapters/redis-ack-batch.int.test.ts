@@ -47,7 +47,7 @@ describe('RedisAckBatch', () => {
     const { stream, ids } = await pendingEntries(10_000);
     expect(ids).toHaveLength(10_000);
     const acks = new RedisAckBatch(client, 'g');
-    await Promise.all(ids.map((id) => acks.ack(stream, id, false)));
+    await Promise.all(ids.map((id) => acks.ack({ key: stream, id, fromRetryStream: false })));
     const [pending] = await client.sendCommand<[number]>(['XPENDING', stream, 'g']);
     expect(pending).toBe(0);
     expect(await client.xLen(stream)).toBe(10_000);
@@ -56,7 +56,7 @@ describe('RedisAckBatch', () => {
   it('deletes the acked entries of a retry stream, however many', async () => {
     const { stream, ids } = await pendingEntries(9_000);
     const acks = new RedisAckBatch(client, 'g');
-    await Promise.all(ids.map((id) => acks.ack(stream, id, true)));
+    await Promise.all(ids.map((id) => acks.ack({ key: stream, id, fromRetryStream: true })));
     expect(await client.xLen(stream)).toBe(0);
   });
 
@@ -68,9 +68,9 @@ describe('RedisAckBatch', () => {
     await client.set(notAStream, 'x');
     const acks = new RedisAckBatch(client, 'g');
     const outcomes = await Promise.allSettled([
-      ...good.ids.map((id) => acks.ack(good.stream, id, false)),
-      acks.ack(notAStream, '1-0', false),
-      acks.ack(notAStream, '2-0', false),
+      ...good.ids.map((id) => acks.ack({ key: good.stream, id, fromRetryStream: false })),
+      acks.ack({ key: notAStream, id: '1-0', fromRetryStream: false }),
+      acks.ack({ key: notAStream, id: '2-0', fromRetryStream: false }),
     ]);
     expect(outcomes.map((o) => o.status)).toEqual([
       'fulfilled',
@@ -84,13 +84,35 @@ describe('RedisAckBatch', () => {
     expect(pending).toBe(0);
   });
 
+  // The read loop frees a prefetch slot in `answered`: it must hear of every entry, on success
+  // and on failure, before anyone awaiting the ack does.
+  it('reports each entry answered before its ack settles, whatever the answer', async () => {
+    const good = await pendingEntries(2);
+    const notAStream = `${prefix}:${++counter}`;
+    await client.set(notAStream, 'x');
+    const answered = new Set<string>();
+    const acks = new RedisAckBatch(client, 'g', (entry) => answered.add(entry.id));
+    const seenAtSettle: boolean[] = [];
+    const targets = [
+      ...good.ids.map((id) => ({ key: good.stream, id, fromRetryStream: false })),
+      { key: notAStream, id: '1-0', fromRetryStream: false },
+    ];
+    await Promise.allSettled(
+      targets.map((target) =>
+        acks.ack(target).finally(() => seenAtSettle.push(answered.has(target.id))),
+      ),
+    );
+    expect(seenAtSettle).toEqual([true, true, true]);
+    expect([...answered].sort()).toEqual([...good.ids, '1-0'].sort());
+  });
+
   it('acks of later turns go out in calls of their own', async () => {
     const { stream, ids } = await pendingEntries(2);
     const acks = new RedisAckBatch(client, 'g');
-    await acks.ack(stream, ids[0]!, false);
+    await acks.ack({ key: stream, id: ids[0]!, fromRetryStream: false });
     const [afterFirst] = await client.sendCommand<[number]>(['XPENDING', stream, 'g']);
     expect(afterFirst).toBe(1);
-    await acks.ack(stream, ids[1]!, false);
+    await acks.ack({ key: stream, id: ids[1]!, fromRetryStream: false });
     const [afterSecond] = await client.sendCommand<[number]>(['XPENDING', stream, 'g']);
     expect(afterSecond).toBe(0);
   });

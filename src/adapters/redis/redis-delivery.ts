@@ -31,8 +31,11 @@ export interface StreamEntry {
 
 export interface DeliveryScope {
   client: RedisCommands;
-  /** Acks entries of this consumer, gathered per event-loop turn (see `RedisAckBatch`). */
-  ack(stream: string, id: string, remove: boolean): Promise<void>;
+  /**
+   * Acks an entry of this consumer, gathered per event-loop turn (see `RedisAckBatch`), and
+   * calls `settled` for it once answered, before the returned promise settles.
+   */
+  ack(entry: StreamEntry): Promise<void>;
   group: string;
   consumer: string;
   delayedKey: string;
@@ -41,7 +44,7 @@ export interface DeliveryScope {
   releaseIdleMs: number;
   /** A retry is due in `ms`: lets the local poller move it on time. */
   retryScheduled(ms: number): void;
-  /** Called once the delivery is settled, whatever the outcome. */
+  /** Called once the delivery is settled, whatever the outcome (acks: see `ack`). */
   settled(entry: StreamEntry): void;
   /** Called once the delivery was given back (it is pending again, claimable at once). */
   released(): void;
@@ -120,11 +123,15 @@ export class RedisDelivery implements Delivery {
     this.firstFailureAt = firstFailure === undefined ? undefined : new Date(firstFailure);
   }
 
+  /**
+   * Batched with the consumer's other acks; the batch reports the entry settled (`settled`)
+   * once Redis answered, so no promise of its own is made here (the runtime acks every
+   * handled message: this is the hot path).
+   */
   ack(): Promise<void> {
-    return this.#settle(() => {
-      const entry = this.#entry;
-      return this.#scope.ack(entry.key, entry.id, entry.fromRetryStream);
-    });
+    if (this.#done) return Promise.reject(this.#settledTwice());
+    this.#done = true;
+    return this.#scope.ack(this.#entry);
   }
 
   retry(delayMs: number, failure: { at: Date; error: string }): Promise<void> {
@@ -178,16 +185,19 @@ export class RedisDelivery implements Delivery {
     );
   }
 
+  #settledTwice(): Error {
+    return new Error(
+      `Delivery of ${this.message?.id ?? 'an undecodable message'} was already settled`,
+    );
+  }
+
   /** Whether a settling script deletes the entry too ('1' on the group's own retry stream). */
   #remove(): '1' | '0' {
     return this.#entry.fromRetryStream ? '1' : '0';
   }
 
   async #settle(work: () => Promise<unknown>): Promise<void> {
-    if (this.#done)
-      throw new Error(
-        `Delivery of ${this.message?.id ?? 'an undecodable message'} was already settled`,
-      );
+    if (this.#done) throw this.#settledTwice();
     this.#done = true;
     try {
       await work();

@@ -18,7 +18,13 @@ import {
 } from './redis-connection.js';
 import { RedisDeadLetterStore } from './redis-dead-letters.js';
 import { RedisAckBatch } from './redis-ack-batch.js';
-import { CE_PREFIX, RedisDelivery, wireFields, type DeliveryScope } from './redis-delivery.js';
+import {
+  CE_PREFIX,
+  RedisDelivery,
+  wireFields,
+  type DeliveryScope,
+  type StreamEntry,
+} from './redis-delivery.js';
 import {
   describe,
   destinationKeys,
@@ -167,12 +173,12 @@ export class RedisTransportDriver implements TransportDriver {
     const reader = await openClient(this.url, this.#onError);
     const consumer = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     const claimMinIdleMs = this.options.claimMinIdleMs ?? 30_000;
-    const acks = new RedisAckBatch(this.client, group);
+    const acks = new RedisAckBatch<StreamEntry>(this.client, group, (entry) => loop.settled(entry));
     // One scope per consumer, shared by its deliveries (built per entry, its closures cost
     // more than the entry's own fields).
     const scope: DeliveryScope = {
       client: this.client,
-      ack: (stream, id, remove) => acks.ack(stream, id, remove),
+      ack: (entry) => acks.ack(entry),
       group,
       consumer,
       delayedKey: keys.delayed(group),
