@@ -134,6 +134,47 @@ describe('PostgreSQL transport: wake-ups across processes', () => {
     expect(seen.items).toEqual(['Later']);
   });
 
+  it('a lock take that fails on a live connection (cancelled, lock_timeout) is taken again on a new one', async () => {
+    const { t: producer } = await transport();
+    const { t: consumer } = await transport();
+    const [first, second] = [`dest-${++counter}`, `dest-${++counter}`];
+    await consumer.subscribe(first, 'g', () => undefined);
+    await eventually(async () => (await listeners(first)).length === 1, { what: 'first lock' });
+    const [session] = await listeners(first);
+    // Another session holds the second destination's listen lock exclusively, so the LISTEN
+    // session's take waits; cancelling that wait fails the query but leaves the session up.
+    const blocker = new pg.Client({ connectionString: postgresUrl });
+    await blocker.connect();
+    try {
+      await blocker.query('SELECT pg_advisory_lock($1::int4, hashtext($2::text))', [
+        LISTEN_LOCK_CLASS,
+        `${schema} ${second}`,
+      ]);
+      const seen = collector<string>(1);
+      await consumer.subscribe(second, 'g', (m) => seen.add(m.type));
+      await eventually(
+        async () => {
+          const { rows } = await admin.query(
+            `SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted`,
+            [session],
+          );
+          return rows.length === 1;
+        },
+        { what: 'the take waiting for the lock' },
+      );
+      await admin.query('SELECT pg_cancel_backend($1)', [session]);
+      await blocker.query('SELECT pg_advisory_unlock_all()');
+      await eventually(async () => (await listeners(second)).length === 1, {
+        what: 'the second lock taken again',
+      });
+      await producer.publish(second, [{ type: 'AfterTheFailedTake', data: {} }]);
+      await seen.complete;
+      expect(seen.items).toEqual(['AfterTheFailedTake']);
+    } finally {
+      await blocker.end();
+    }
+  });
+
   it("takes the listen lock again after its LISTEN session was cut, and is woken by others' publishes", async () => {
     const { t: producer } = await transport();
     const { t: consumer } = await transport();

@@ -143,12 +143,17 @@ export class NotificationListener {
   }
 
   async #take(client: Client, lock: HeldLock): Promise<void> {
+    const wanted = () => !this.#closed && this.#held.get(`${lock.lockClass} ${lock.key}`) === lock;
     try {
       await client.query(LOCK, [lock.lockClass, lock.key]);
     } catch {
-      return; // The connection is lost: the reconnect takes every held lock again.
+      // Lost connection, or a live one whose query failed (`lock_timeout`, `statement_timeout`,
+      // a cancelled backend): without the lock, publishers would skip the NOTIFY for good. A
+      // new connection takes every held lock again and then wakes the consumers.
+      if (wanted()) this.#lost(client);
+      return;
     }
-    if (!this.#closed && this.#held.get(`${lock.lockClass} ${lock.key}`) === lock) this.notify();
+    if (wanted()) this.notify();
   }
 
   #lost(client: Client): void {

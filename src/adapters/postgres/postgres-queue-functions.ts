@@ -244,7 +244,9 @@ END $fn$;
  * `causeway_publish_one` takes one message as typed arguments: no batch JSON to build, escape
  * and parse again for the common single publish. `causeway_publish_batch` is migration 10's
  * `causeway_publish` plus the answer. Migration 10's function stays for processes of the
- * previous version during a rolling upgrade (those always NOTIFY).
+ * previous version during a rolling upgrade (those always NOTIFY). The other way round does
+ * not hold: a consumer of the previous version takes no listen lock, so new publishers skip
+ * its NOTIFY and it sees their messages at its poll — upgrade consumers before publishers.
  */
 export function publishTellsListenersV13(id: SchemaIdentity): string {
   const s = id.quoted;
