@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteDatabase, withTransaction } from 'causeway/sqlite';
 // Internal: the transport's writer, tested on its own for what the transport cannot show.
 import { SqliteGroupCommit } from '../../src/adapters/sqlite/sqlite-group-commit.js';
+import { gateFor } from '../../src/adapters/sqlite/sqlite-transaction.js';
 import { sqliteFiles } from './fixtures/sqlite-messaging-harness.js';
 
 const files = sqliteFiles();
@@ -150,6 +151,21 @@ describe('SqliteGroupCommit', () => {
       release();
       await Promise.all([first, queued, second]);
       expect(t.committed()).toEqual(['first transaction', 'queued write', 'second transaction']);
+    } finally {
+      t.close();
+    }
+  });
+
+  it('the file gate forgets a writer once its batch took its turn', async () => {
+    const t = open();
+    try {
+      const gate = gateFor(t.db);
+      const write = t.writes.run(() => t.insert('a'));
+      expect(gate.pendingBatches).toBe(1);
+      await write;
+      // Without a transaction ever opening, the gate would otherwise keep every writer (and
+      // its connection) that once wrote.
+      expect(gate.pendingBatches).toBe(0);
     } finally {
       t.close();
     }

@@ -65,6 +65,7 @@ export class SqliteGroupCommit {
     const batch = this.#queue;
     if (batch.length === 0) return;
     this.#queue = [];
+    this.#gate.batchTaken(this);
     let outcomes: Outcome[];
     try {
       outcomes = await this.#gate.run(this.#db, 'write', () => this.#commit(batch));

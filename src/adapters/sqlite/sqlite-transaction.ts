@@ -136,6 +136,16 @@ export class SqliteFileGate {
     this.#batches.add(writer);
   }
 
+  /** How many writers have a batch waiting for its turn (for tests). */
+  get pendingBatches(): number {
+    return this.#batches.size;
+  }
+
+  /** The writer's batch took its turn: the gate need not remember it (nor keep it alive). */
+  batchTaken(writer: { flush(): Promise<void> }): void {
+    this.#batches.delete(writer);
+  }
+
   /**
    * `BEGIN IMMEDIATE`, `work`, `COMMIT` on `db`, holding the file's gate throughout; rolls
    * back if `work` or the commit throws.
