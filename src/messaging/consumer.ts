@@ -84,8 +84,9 @@ function defaultIsRetryable(error: unknown): boolean {
  * A handler that returned frees its concurrency slot and its key's lane at once; the ack goes
  * on in the background. Per-key order only needs the next handler to start after this one
  * succeeded, and waiting for the broker's confirmation would cap throughput at one settle round
- * trip per slot. The driver still counts the delivery against the prefetch until the ack is
- * confirmed, so handed-out-but-unsettled deliveries never exceed it (what a crash repeats);
+ * trip per slot. The driver still counts the delivery against the prefetch until the broker
+ * has the ack (each driver says when that is: a confirmation, an ack written ahead of the next
+ * pull on one connection, a commit), so deliveries a crash would repeat stay bounded;
  * `stop()` waits for acks in flight; an ack that fails leaves the message to be redelivered
  * (at-least-once), possibly after later messages of its key were handled.
  */
