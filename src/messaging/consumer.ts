@@ -86,7 +86,8 @@ function defaultIsRetryable(error: unknown): boolean {
  * succeeded, and waiting for the broker's confirmation would cap throughput at one settle round
  * trip per slot. The driver still counts the delivery against the prefetch until the broker
  * has the ack (each driver says when that is: a confirmation, an ack written ahead of the next
- * pull on one connection, a commit), so deliveries a crash would repeat stay bounded;
+ * pull on one connection; Kafka bounds its uncommitted offsets apart), so what a crash repeats
+ * stays bounded;
  * `stop()` waits for acks in flight; an ack that fails leaves the message to be redelivered
  * (at-least-once), possibly after later messages of its key were handled.
  */
