@@ -77,6 +77,9 @@ export class RabbitMqTransportDriver implements TransportDriver {
   readonly #asserted = new Map<string, number>();
   readonly #declared = { exchanges: new Set<string>(), queues: new Set<string>() };
   readonly #consumers = new Set<Registration>();
+  /** Groups consumed through this driver, by destination, and retry buckets by group queue. */
+  readonly #groups = new Map<string, Set<string>>();
+  readonly #retryQueues = new Map<string, Set<string>>();
   readonly #context: DeliveryContext;
   #publisher: Promise<ConfirmChannel> | undefined;
   private constructor(link: RabbitMqConnection, options: RabbitMqTransportOptions) {
@@ -176,6 +179,7 @@ export class RabbitMqTransportDriver implements TransportDriver {
     });
     await channel.bindQueue(queue, this.names.exchange(destination), '#');
     this.#declared.queues.add(queue);
+    addTo(this.#groups, destination, group);
     await channel.prefetch(registration.prefetch);
 
     let unsettled = 0;
@@ -227,10 +231,95 @@ export class RabbitMqTransportDriver implements TransportDriver {
     return { exchanges: [...this.#declared.exchanges], queues: [...this.#declared.queues] };
   }
 
+  /**
+   * Deletes a destination: its exchange, the queue of every group (`groups` and those consumed
+   * through this driver), the retry buckets this driver declared for them, and the
+   * destination's letters in the prefix's shared dead-letter queue. Idempotent: a missing
+   * queue or exchange is skipped. Stop the destination's consumers first; one still running
+   * here is dropped without a word (the broker cancels it with its queue).
+   *
+   * Without the management API nobody can list the queues another process declared, hence
+   * `groups`. Retry buckets another process declared stay until their `x-expires` (10 minutes
+   * after their last use); what they hold is dropped when it expires, as its group queue is gone.
+   */
+  async deleteDestination(destination: string, groups: readonly string[] = []): Promise<void> {
+    await this.#guard(async () => {
+      const all = new Set([...groups, ...(this.#groups.get(destination) ?? [])]);
+      const channel = await this.#link.current().createChannel();
+      channel.on('error', () => undefined); // the failing call reports it
+      try {
+        for (const group of all) {
+          const queue = this.names.queue(destination, group);
+          for (const retry of this.#retryQueues.get(queue) ?? []) {
+            await channel.deleteQueue(retry);
+            this.#forget(retry);
+          }
+          this.#retryQueues.delete(queue);
+          await channel.deleteQueue(queue);
+          this.#forget(queue);
+        }
+        const exchange = this.names.exchange(destination);
+        await channel.deleteExchange(exchange);
+        this.#forget(exchange);
+      } finally {
+        await channel.close().catch(() => undefined);
+      }
+      this.#groups.delete(destination);
+      for (const registration of this.#consumers) {
+        if (registration.destination !== destination) continue;
+        registration.stopped = true;
+        this.#consumers.delete(registration);
+      }
+      // Reading the letters declares the shared queue: skip it when there is none.
+      if (await this.#deadLetterQueueExists()) await this.deadLetterStore.purge({ destination });
+    });
+  }
+
+  /**
+   * Deletes the prefix's shared dead-letter queue, with every letter still in it, and its
+   * exchange. For when every destination of the prefix is deleted: a group queue that still
+   * exists would dead-letter into an exchange that is gone. Idempotent.
+   */
+  async deleteDeadLetterQueue(): Promise<void> {
+    await this.#guard(async () => {
+      const channel = await this.#link.current().createChannel();
+      channel.on('error', () => undefined);
+      try {
+        await channel.deleteQueue(this.names.deadLetterQueue());
+        await channel.deleteExchange(this.names.deadLetterExchange());
+      } finally {
+        await channel.close().catch(() => undefined);
+      }
+      this.#forget(this.names.deadLetterQueue());
+      this.#forget(this.names.deadLetterExchange());
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#link.closed) return;
     this.#consumers.clear();
     await this.#link.close();
+  }
+
+  /** A deleted name: declared again before its next use, no longer part of `topology()`. */
+  #forget(name: string): void {
+    this.#asserted.delete(name);
+    this.#declared.queues.delete(name);
+    this.#declared.exchanges.delete(name);
+  }
+
+  /** `checkQueue` on a channel of its own: a missing queue fails it with 404 and closes it. */
+  async #deadLetterQueueExists(): Promise<boolean> {
+    const channel = await this.#link.current().createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await channel.checkQueue(this.names.deadLetterQueue());
+      await channel.close().catch(() => undefined);
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 404) return false;
+      throw error;
+    }
   }
 
   /** Publishes every message at once and resolves when the broker confirmed them all. */
@@ -296,6 +385,7 @@ export class RabbitMqTransportDriver implements TransportDriver {
     });
     this.#asserted.set(queue, Date.now());
     this.#declared.queues.add(queue);
+    addTo(this.#retryQueues, groupQueue, queue);
   }
 
   /** The shared dead-letter exchange and queue; declared by consumers, before any letter. */
@@ -321,6 +411,12 @@ export class RabbitMqTransportDriver implements TransportDriver {
       });
     }
   }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) set.add(value);
+  else map.set(key, new Set([value]));
 }
 
 function drained(channel: ConfirmChannel): Promise<void> {
