@@ -27,66 +27,85 @@ export interface DeliveryScope {
  * topic carries, so a message is retried without the partition waiting for it.
  */
 export function toDelivery(record: KafkaRecord, scope: DeliveryScope): Delivery {
-  const headers = readHeaders(record.headers);
-  const raw = { headers, body: record.value ?? '' };
-  let message: Message | undefined;
-  let decodeError: Error | undefined;
-  try {
-    message = decodeBinary(raw, CE_PREFIX);
-  } catch (error) {
-    decodeError = error instanceof Error ? error : new Error(String(error));
-  }
-  const attempt = Number(headers[HEADERS.attempt] ?? '1');
-  const firstFailure = headers[HEADERS.firstFailureAt];
-  const firstFailureAt = firstFailure === undefined ? undefined : new Date(firstFailure);
-  const key = record.key ?? undefined;
+  return new KafkaDelivery(record, scope);
+}
 
-  let done = false;
-  const claim = () => {
-    if (done)
-      throw new Error(`Delivery of ${message?.id ?? 'an undecodable message'} was already settled`);
-    done = true;
-  };
-  const produceThenSettle = async (produce: () => Promise<void>) => {
-    claim();
+/** A class rather than an object of closures: one is made per message, on the hot path. */
+class KafkaDelivery implements Delivery {
+  readonly message: Message | undefined;
+  readonly decodeError: Error | undefined;
+  readonly raw: { headers: Record<string, string>; body: string };
+  readonly attempt: number;
+  readonly firstFailureAt: Date | undefined;
+  #done = false;
+
+  constructor(
+    private readonly record: KafkaRecord,
+    private readonly scope: DeliveryScope,
+  ) {
+    const headers = readHeaders(record.headers);
+    this.raw = { headers, body: record.value ?? '' };
+    try {
+      this.message = decodeBinary(this.raw, CE_PREFIX);
+    } catch (error) {
+      this.decodeError = error instanceof Error ? error : new Error(String(error));
+    }
+    const attempt = Number(headers[HEADERS.attempt] ?? '1');
+    this.attempt = Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
+    const firstFailure = headers[HEADERS.firstFailureAt];
+    this.firstFailureAt = firstFailure === undefined ? undefined : new Date(firstFailure);
+  }
+
+  // Async, so that settling twice is a rejected promise, never a synchronous throw.
+  async ack(): Promise<void> {
+    this.#claim();
+    this.scope.settled();
+  }
+
+  retry(delayMs: number, failure: { at: Date; error: string }): Promise<void> {
+    const headers = this.raw.headers;
+    return this.#produceThenSettle(() =>
+      this.scope.publishRetry({
+        key: this.record.key ?? undefined,
+        headers: {
+          ...originalHeaders(headers),
+          [HEADERS.attempt]: String(this.attempt + 1),
+          [HEADERS.firstFailureAt]: (this.firstFailureAt ?? failure.at).toISOString(),
+          [HEADERS.notBefore]: String(Date.now() + Math.max(0, Math.round(delayMs))),
+          [HEADERS.lastError]: failure.error,
+        },
+        body: this.raw.body,
+      }),
+    );
+  }
+
+  deadLetter(failure: FailureInfo): Promise<void> {
+    return this.#produceThenSettle(() =>
+      this.scope.publishDeadLetter(deadLetterWire(this.raw, failure, new Date())),
+    );
+  }
+
+  async release(): Promise<void> {
+    this.#claim();
+    this.scope.released();
+  }
+
+  #claim(): void {
+    if (this.#done)
+      throw new Error(
+        `Delivery of ${this.message?.id ?? 'an undecodable message'} was already settled`,
+      );
+    this.#done = true;
+  }
+
+  async #produceThenSettle(produce: () => Promise<void>): Promise<void> {
+    this.#claim();
     try {
       await produce();
     } catch (error) {
-      scope.failed();
+      this.scope.failed();
       throw error;
     }
-    scope.settled();
-  };
-
-  return {
-    message,
-    decodeError,
-    raw,
-    attempt: Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1,
-    firstFailureAt,
-    ack: async () => {
-      claim();
-      scope.settled();
-    },
-    retry: (delayMs, failure) =>
-      produceThenSettle(() =>
-        scope.publishRetry({
-          key,
-          headers: {
-            ...originalHeaders(headers),
-            [HEADERS.attempt]: String(attempt + 1),
-            [HEADERS.firstFailureAt]: (firstFailureAt ?? failure.at).toISOString(),
-            [HEADERS.notBefore]: String(Date.now() + Math.max(0, Math.round(delayMs))),
-            [HEADERS.lastError]: failure.error,
-          },
-          body: raw.body,
-        }),
-      ),
-    deadLetter: (failure: FailureInfo) =>
-      produceThenSettle(() => scope.publishDeadLetter(deadLetterWire(raw, failure, new Date()))),
-    release: async () => {
-      claim();
-      scope.released();
-    },
-  };
+    this.scope.settled();
+  }
 }
