@@ -1,7 +1,7 @@
 /**
  * The service processes of distributed mode: started with the same Node flags as the parent
- * (TypeScript sources need tsx and the `source` condition), watched for their `ready` line,
- * and — for the crash test — killed and started again.
+ * (TypeScript sources need tsx and the `source` condition), watched for their `ready` line
+ * (which names each one's `/metrics` URL), and — for the crash test — killed and started again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -30,6 +30,7 @@ function entry(): { file: string; nodeArgs: string[] } {
 export class ServiceProcess {
   #child: ChildProcess | undefined;
   #stderr = '';
+  #metricsUrl: string | undefined;
 
   constructor(
     readonly service: ServiceName,
@@ -41,7 +42,12 @@ export class ServiceProcess {
     return this.#child?.pid;
   }
 
-  /** Spawns the process; resolves once it printed `ready <service>`. */
+  /** The process's own `GET /metrics` (a new port after each start). */
+  get metricsUrl(): string | undefined {
+    return this.#metricsUrl;
+  }
+
+  /** Spawns the process; resolves once it printed `ready <service> <metrics-url>`. */
   async start(): Promise<void> {
     const { file, nodeArgs } = entry();
     const child = spawn(process.execPath, [...nodeArgs, file, this.service, ...this.args], {
@@ -68,7 +74,9 @@ export class ServiceProcess {
         fail(`exited with ${signal ?? code} before it was ready\n${this.#stderr.trim()}`),
       );
       lines.on('line', (line) => {
-        if (line !== `ready ${this.service}`) return;
+        const [word, service, metricsUrl] = line.split(' ');
+        if (word !== 'ready' || service !== this.service || metricsUrl === undefined) return;
+        this.#metricsUrl = metricsUrl;
         clearTimeout(timer);
         child.removeAllListeners('exit');
         resolve();

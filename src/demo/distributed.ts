@@ -10,30 +10,49 @@ import { sleep } from '../core/retry.js';
 import { createTransport } from '../messaging/create-transport.js';
 import { OutboxRelay } from '../messaging/outbox.js';
 import {
+  deadLetterCommand,
+  deleteBrokerData,
   openBroker,
   openPostgresPool,
   quoteIdent,
   type BrokerKind,
+  type BrokerTopology,
   type PostgresTarget,
 } from './brokers.js';
 import { ServiceProcess } from './children.js';
 import type { FulfilmentOptions } from './fulfilment.js';
 import { demoMetrics } from './metrics.js';
-import { startOrdersService } from './orders-service.js';
+import { ORDER_REPLIES, startOrdersService } from './orders-service.js';
 import { ORDER_EVENTS } from './order-views.js';
-import type { ServiceName } from './services.js';
+import { DESTINATIONS, type ServiceName } from './services.js';
 import type { DemoSql } from './sql.js';
 import type { DemoSystem } from './system.js';
 
 export interface DistributedOptions extends PostgresTarget {
   broker: BrokerKind;
   fulfilment?: FulfilmentOptions;
+  /** Leave the run's topics, queues or streams on the broker (to inspect its dead letters). */
+  keepBrokerData?: boolean;
+  /** Where `close()` reports what it kept or failed to delete. Default: stderr. */
+  note?: (line: string) => void;
 }
 
 export interface DistributedSystem extends DemoSystem {
   /** The child processes, for the crash test to kill and restart. */
   readonly services: ReadonlyMap<ServiceName, ServiceProcess>;
+  /** Starts the name of every topic, queue and stream of this run (`causeway-demo-<hex>`). */
+  readonly brokerPrefix: string;
 }
+
+/**
+ * Every destination a run uses and the groups consuming it. The poison command's `replyto` is
+ * never published to: it is dead-lettered before any reply.
+ */
+export const DEMO_BROKER_TOPOLOGY: BrokerTopology = {
+  [ORDER_EVENTS]: ['order-view', 'fulfilment'],
+  [ORDER_REPLIES]: ['orders'],
+  ...Object.fromEntries(Object.values(DESTINATIONS).map((d) => [d, [d]])),
+};
 
 /**
  * Thrown when the schema exists but the demo did not create it (no marker table): the demo
@@ -76,6 +95,7 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
   const args = [options.url, options.schema, options.broker, prefix];
   for (const name of ['inventory', 'payments', 'shipping'] as const)
     services.set(name, new ServiceProcess(name, args));
+  const note = options.note ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const close = async () => {
     await Promise.all([...services.values()].map((s) => s.stop()));
     await relay.stop();
@@ -83,6 +103,10 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
     // Each store may hold a LISTEN connection of its own: closing the pool alone leaves them.
     await Promise.all([store.close(), outbox.close(), sagaStore.close()]);
     await sql.close();
+    if (options.keepBrokerData) {
+      note(`demo: kept the broker's ${prefix}* topics/queues/streams; dead letters:`);
+      note(`  ${deadLetterCommand(options.broker, prefix)}`);
+    } else await deleteRun(options.broker, prefix, note);
   };
   try {
     await Promise.all([...services.values()].map((s) => s.start()));
@@ -103,7 +127,10 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
       deadLetters,
       ledgers: sql,
       services,
+      brokerPrefix: prefix,
       metrics,
+      serviceMetricsUrls: () =>
+        Object.fromEntries([...services].map(([name, child]) => [name, child.metricsUrl ?? '-'])),
       async waitForDeadLetters(wanted, signal) {
         while ((await deadLetters.count()) < wanted) {
           await sleep(DEAD_LETTER_POLL_MS, signal);
@@ -117,6 +144,29 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/**
+ * Deletes the run's broker data on a connection of its own, opened once every consumer of the
+ * run is gone (Kafka keeps a group that still has members). A failure leaves a warning, not a
+ * failed run: the orders all settled, and the data is only clutter.
+ */
+async function deleteRun(
+  broker: BrokerKind,
+  prefix: string,
+  note: (line: string) => void,
+): Promise<void> {
+  try {
+    const driver = await openBroker(broker, prefix);
+    try {
+      await deleteBrokerData(broker, driver, DEMO_BROKER_TOPOLOGY);
+    } finally {
+      await driver.close();
+    }
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    note(`demo: warning: could not delete the run's ${prefix}* broker data: ${why}`);
   }
 }
 

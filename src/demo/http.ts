@@ -107,9 +107,18 @@ export function ordersApi(options: OrdersApiOptions): FastifyInstance {
     }),
   );
 
-  app.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', options.metrics.contentType).send(await options.metrics.render()),
-  );
+  serveMetrics(app, options.metrics);
+  return app;
+}
 
+/** A service process's HTTP server: `GET /metrics` and nothing else. */
+export function metricsApi(metrics: MetricsEndpoint): FastifyInstance {
+  return serveMetrics(fastify(), metrics);
+}
+
+function serveMetrics(app: FastifyInstance, metrics: MetricsEndpoint): FastifyInstance {
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', metrics.contentType).send(await metrics.render()),
+  );
   return app;
 }

@@ -37,12 +37,14 @@ export async function runDemoCommand(flags: DemoFlags, io: DemoIo): Promise<Demo
       url: flags.store,
       schema: flags.schema ?? 'causeway_demo',
       broker: flags.transport,
+      ...(flags.keepBrokerData && { keepBrokerData: true }),
+      note: io.note,
     });
     return runOn(system, flags, io);
   }
-  if (flags.store !== undefined || flags.transport !== undefined)
+  if (flags.store !== undefined || flags.transport !== undefined || flags.keepBrokerData)
     throw new CliError(
-      '--store and --transport need --distributed',
+      '--store, --transport and --keep-broker-data need --distributed',
       'add --distributed, or drop them to run in one process on SQLite',
       ExitCode.UsageError,
     );
@@ -77,6 +79,8 @@ async function runOn(system: DemoSystem, flags: DemoFlags, io: DemoIo): Promise<
       io.note(
         `demo: serving ${url}/orders, ${url}/orders?status=confirmed and ${url}/metrics — Ctrl-C stops`,
       );
+      for (const [name, metrics] of Object.entries(system.serviceMetricsUrls?.() ?? {}))
+        io.note(`demo: ${name} service metrics on ${metrics}`);
       await io.untilStopped();
     }
     return summary;

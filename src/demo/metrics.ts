@@ -30,6 +30,21 @@ export interface DemoMetrics extends MetricsEndpoint {
   watch(stores: DemoStores): void;
 }
 
+/** A service process's `/metrics`: its consumer's counters and its destination's dead letters. */
+export function serviceMetrics(
+  deadLetters: Pick<DeadLetterStore, 'count'>,
+  destination: string,
+): MetricsEndpoint & { readonly consumer: Pick<ConsumerOptions, 'observer'> } {
+  const registry = new Registry();
+  const metrics = new CausewayMetrics({ registry });
+  metrics.watchDeadLetters(deadLetters, { destinations: [destination] });
+  return {
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    consumer: { observer: metrics.consumerObserver },
+  };
+}
+
 export function demoMetrics(): DemoMetrics {
   const registry = new Registry();
   const metrics = new CausewayMetrics({ registry });

@@ -174,6 +174,7 @@ async function gather(system: DemoSystem, n: number, elapsedMs: number): Promise
     p99Ms: percentile(latencies, 0.99),
     elapsedMs,
     ledger: await auditLedgers(system.ledgers),
+    ...(system.serviceMetricsUrls && { serviceMetrics: { ...system.serviceMetricsUrls() } }),
   };
 }
 

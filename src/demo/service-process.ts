@@ -4,12 +4,14 @@
  *   node service-process.js <inventory|payments|shipping> <postgres-url> <schema> <broker> <prefix>
  *
  * It opens its own pool and broker connection, creates its tables, starts consuming its
- * destination and prints `ready <service>` on stdout — the parent waits for that line, not
- * for a timer. SIGTERM drains and exits 0; SIGKILL is the crash test's business.
+ * destination, serves its own `GET /metrics` on an ephemeral loopback port and prints
+ * `ready <service> <metrics-url>` on stdout — the parent waits for that line, not for a timer. SIGTERM drains and exits 0; SIGKILL is the crash test's business.
  */
 import { createTransport } from '../messaging/create-transport.js';
 import { BROKERS, openBroker, openPostgresPool, type BrokerKind } from './brokers.js';
-import { startService, type ServiceName } from './services.js';
+import { metricsApi } from './http.js';
+import { serviceMetrics } from './metrics.js';
+import { DESTINATIONS, startService, type ServiceName } from './services.js';
 
 const SERVICES: readonly ServiceName[] = ['inventory', 'payments', 'shipping'];
 
@@ -25,14 +27,21 @@ async function main(argv: readonly string[]): Promise<void> {
     throw new Error(
       'usage: service-process <inventory|payments|shipping> <postgres-url> <schema> <kafka|rabbitmq|nats> <prefix>',
     );
+  const name = service as ServiceName;
   const { sql } = await openPostgresPool({ url, schema }, 4);
-  const transport = createTransport(await openBroker(broker as BrokerKind, prefix));
-  const consumer = await startService(service as ServiceName, sql, transport, {
+  const driver = await openBroker(broker as BrokerKind, prefix);
+  const transport = createTransport(driver);
+  const metrics = serviceMetrics(driver.deadLetterStore, DESTINATIONS[name]);
+  const consumer = await startService(name, sql, transport, {
     concurrency: 16,
+    ...metrics.consumer,
   });
-  process.stdout.write(`ready ${service}\n`);
+  const app = metricsApi(metrics);
+  const served = await app.listen({ host: '127.0.0.1', port: 0 });
+  process.stdout.write(`ready ${service} ${served}/metrics\n`);
   const stop = async () => {
     await consumer.stop();
+    await app.close();
     await transport.close();
     await sql.close();
     process.exit(0);

@@ -29,6 +29,8 @@ export interface DemoSummary {
   p99Ms: number;
   elapsedMs: number;
   ledger: LedgerAudit;
+  /** Distributed mode: each service process's own `/metrics` URL, by service. */
+  serviceMetrics?: Record<string, string>;
 }
 
 /** The value below which `q` of the sorted values lie (nearest rank). */
@@ -111,10 +113,14 @@ export function formatSummary(summary: DemoSummary): string[] {
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   const valueWidth = Math.max(...rows.map(([, value]) => value.length));
+  const services = Object.entries(summary.serviceMetrics ?? {});
   return [
     `Causeway demo · ${summary.description}`,
     ...rows.map(([label, value, note]) =>
       `  ${label.padEnd(width)}  ${value.padStart(valueWidth)}  ${note}`.trimEnd(),
     ),
+    ...(services.length > 0
+      ? [`  service metrics: ${services.map(([name, url]) => `${name} ${url}`).join(' · ')}`]
+      : []),
   ];
 }

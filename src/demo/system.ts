@@ -18,6 +18,8 @@ export interface DemoSystem {
   /** Where the services' ledgers live (read by the audit after the run). */
   readonly ledgers: DemoSql;
   readonly metrics: MetricsEndpoint;
+  /** The `/metrics` URL of each service process that serves its own (distributed mode). */
+  serviceMetricsUrls?(): Readonly<Record<string, string>>;
   /** Resolves once the dead-letter queue holds at least `count` letters. */
   waitForDeadLetters(count: number, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;

@@ -29,7 +29,17 @@ describe('causeway demo (the command behind npm start)', () => {
 
   it('refuses broker flags without --distributed', async () => {
     const result = await runCli(['demo', '--transport', 'kafka']);
-    expect(result.stderr).toContain('error: --store and --transport need --distributed');
+    expect(result.stderr).toContain(
+      'error: --store, --transport and --keep-broker-data need --distributed',
+    );
+    expect(result.code).toBe(2);
+  });
+
+  it('refuses --keep-broker-data without --distributed', async () => {
+    const result = await runCli(['demo', '--keep-broker-data']);
+    expect(result.stderr).toContain(
+      'error: --store, --transport and --keep-broker-data need --distributed',
+    );
     expect(result.code).toBe(2);
   });
 

@@ -13,6 +13,8 @@ export interface DemoFlags {
   distributed?: boolean;
   store?: string;
   transport?: 'kafka' | 'rabbitmq' | 'nats';
+  /** Distributed mode: leave the run's topics/queues/streams on the broker. */
+  keepBrokerData?: boolean;
   timeout: number;
 }
 
@@ -58,6 +60,10 @@ export function registerDemoCommand(program: Command, run: DemoRunner): void {
         'rabbitmq',
         'nats',
       ]),
+    )
+    .option(
+      '--keep-broker-data',
+      "distributed mode: leave the run's topics/queues/streams on the broker (prints their prefix and how to list the dead letters); by default a run deletes them",
     )
     .addHelpText(
       'after',
