@@ -176,7 +176,19 @@ export class Consumer {
 
   /** Settling failed (broker unreachable): the broker will redeliver; report, never hide. */
   #settleError(error: unknown, delivery: Delivery): void {
-    if (this.options.onSettleError) return this.options.onSettleError(error, delivery);
+    if (this.options.onSettleError) {
+      // A throwing callback must neither crash the process (an unhandled rejection on the
+      // background paths) nor vanish: it is reported like a settle error without one.
+      try {
+        return this.options.onSettleError(error, delivery);
+      } catch (callbackError) {
+        process.emitWarning(
+          `onSettleError threw for message ${delivery.message?.id ?? '(undecodable)'} on ${this.destination}/${this.group}: ${describe(callbackError)}`,
+          'CausewayConsumerWarning',
+        );
+        return;
+      }
+    }
     process.emitWarning(
       `Could not settle message ${delivery.message?.id ?? '(undecodable)'} on ${this.destination}/${this.group}: ${describe(error)}`,
       'CausewayConsumerWarning',
@@ -232,7 +244,8 @@ export class Consumer {
   #ackInBackground(delivery: Delivery, ran: number): void {
     let ack: Promise<void>;
     try {
-      ack = delivery.ack();
+      // `resolve`: a driver's ack that returns no promise must not leave the count raised.
+      ack = Promise.resolve(delivery.ack());
     } catch (error) {
       ack = Promise.reject(error);
     }

@@ -80,4 +80,67 @@ describe('Consumer acks', () => {
     await stopping;
     expect(settleErrors).toEqual(['broker gone']);
   });
+
+  it('an onSettleError that throws is reported as a warning, never an unhandled rejection', async () => {
+    const { driver, hand, acks } = slowAckDriver();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('warning', onWarning);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const consumer = await Consumer.start(driver, 'd', 'g', () => undefined, {
+        onSettleError: () => {
+          throw new Error('callback broke');
+        },
+      });
+      hand('a', 'k');
+      await expect.poll(() => acks.length).toBe(1);
+      acks[0]!.fail(new Error('broker gone'));
+      await consumer.stop();
+      await expect.poll(() => warnings.some((w) => w.includes('callback broke'))).toBe(true);
+      // A turn for an unhandled rejection to be reported, had there been one.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
+  it('stop() does not wait out its drain timeout for an ack that returned no promise', async () => {
+    let deliver: ((delivery: Delivery) => void) | undefined;
+    let acked = 0;
+    const driver: TransportDriver = {
+      kind: 'sync-ack',
+      publish: () => Promise.resolve(),
+      consume: (_destination, _group, _options, onDelivery) => {
+        deliver = onDelivery;
+        return Promise.resolve({ stop: () => Promise.resolve() });
+      },
+      close: () => Promise.resolve(),
+    };
+    const consumer = await Consumer.start(driver, 'd', 'g', () => undefined, {
+      drainTimeoutMs: 30_000,
+    });
+    deliver!({
+      message: toMessage({ id: 'a', type: 'Step', data: {} }),
+      decodeError: undefined,
+      raw: { headers: {}, body: '{}' },
+      attempt: 1,
+      firstFailureAt: undefined,
+      // Breaks the port's contract (a promise): the runtime must still count it settled.
+      ack: (() => {
+        acked++;
+      }) as unknown as () => Promise<void>,
+      retry: () => Promise.resolve(),
+      deadLetter: () => Promise.resolve(),
+      release: () => Promise.resolve(),
+    });
+    await expect.poll(() => acked).toBe(1);
+    const started = performance.now();
+    await consumer.stop();
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
 });

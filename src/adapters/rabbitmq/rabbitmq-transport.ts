@@ -269,6 +269,9 @@ export class RabbitMqTransportDriver implements TransportDriver {
         if (registration.destination !== destination) continue;
         registration.stopped = true;
         this.#consumers.delete(registration);
+        // The broker cancelled its consumer with the queue; its channel closes once the
+        // deliveries it still holds are settled (its handle's stop() will find it stopped).
+        registration.closeWhenIdle?.();
       }
       // Reading the letters declares the shared queue: skip it when there is none.
       if (await this.#deadLetterQueueExists()) await this.deadLetterStore.purge({ destination });
