@@ -7,7 +7,7 @@ import { deleteBrokerData, openBroker } from '../../src/demo/brokers.js';
 import { DEMO_BROKER_TOPOLOGY, startDistributed } from '../../src/demo/distributed.js';
 import { DESTINATIONS } from '../../src/demo/services.js';
 import { startSingleProcess } from '../../src/demo/single-process.js';
-import { checkSummary } from '../../src/demo/summary.js';
+import { checkSummary, formatSummary } from '../../src/demo/summary.js';
 import { dropSchema, outcomes, PG_URL, runOrders, uniqueSchema } from './demo-harness.js';
 
 const ORDERS = 40;
@@ -97,6 +97,9 @@ describe('the distributed demo: four processes on PostgreSQL + Kafka', () => {
         expect(handled(text), name).toBeGreaterThan(0);
         expect(text).toContain(`destination="${DESTINATIONS[name as keyof typeof DESTINATIONS]}"`);
       }
+      expect(formatSummary(distributed).at(-1)).toMatch(
+        /^ {2}service metrics: inventory http:\/\/127\.0\.0\.1:\d+\/metrics · payments http:\S+ · shipping http:\S+$/,
+      );
       expect(scrapes['inventory']).toMatch(
         /^causeway_messages_dead_lettered_total\{[^}]*destination="demo-inventory"[^}]*\} 1$/m,
       );

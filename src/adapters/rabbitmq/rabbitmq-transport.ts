@@ -8,6 +8,7 @@ import type {
   TransportDriver,
 } from '../../messaging/transport.js';
 import { RabbitMqConnection } from './rabbitmq-connection.js';
+import { DeclaredTopology, queueExists } from './rabbitmq-declared.js';
 import { RabbitMqDeadLetterStore, type RabbitMqDeadLetter } from './rabbitmq-dead-letters.js';
 import { createDelivery, type DeliveryContext, type Send } from './rabbitmq-delivery.js';
 import {
@@ -75,11 +76,8 @@ export class RabbitMqTransportDriver implements TransportDriver {
   readonly #deliveryLimit: number;
   readonly #singleActiveConsumer: boolean;
   readonly #asserted = new Map<string, number>();
-  readonly #declared = { exchanges: new Set<string>(), queues: new Set<string>() };
+  readonly #declared = new DeclaredTopology();
   readonly #consumers = new Set<Registration>();
-  /** Groups consumed through this driver, by destination, and retry buckets by group queue. */
-  readonly #groups = new Map<string, Set<string>>();
-  readonly #retryQueues = new Map<string, Set<string>>();
   readonly #context: DeliveryContext;
   #publisher: Promise<ConfirmChannel> | undefined;
   private constructor(link: RabbitMqConnection, options: RabbitMqTransportOptions) {
@@ -178,8 +176,7 @@ export class RabbitMqTransportDriver implements TransportDriver {
       ),
     });
     await channel.bindQueue(queue, this.names.exchange(destination), '#');
-    this.#declared.queues.add(queue);
-    addTo(this.#groups, destination, group);
+    this.#declared.group(destination, group, queue);
     await channel.prefetch(registration.prefetch);
 
     let unsettled = 0;
@@ -244,27 +241,20 @@ export class RabbitMqTransportDriver implements TransportDriver {
    */
   async deleteDestination(destination: string, groups: readonly string[] = []): Promise<void> {
     await this.#guard(async () => {
-      const all = new Set([...groups, ...(this.#groups.get(destination) ?? [])]);
+      const all = new Set([...groups, ...this.#declared.groupsOf(destination)]);
       const channel = await this.#link.current().createChannel();
       channel.on('error', () => undefined); // the failing call reports it
       try {
-        for (const group of all) {
-          const queue = this.names.queue(destination, group);
-          for (const retry of this.#retryQueues.get(queue) ?? []) {
-            await channel.deleteQueue(retry);
-            this.#forget(retry);
-          }
-          this.#retryQueues.delete(queue);
-          await channel.deleteQueue(queue);
-          this.#forget(queue);
-        }
-        const exchange = this.names.exchange(destination);
-        await channel.deleteExchange(exchange);
-        this.#forget(exchange);
+        const deleted = await this.#declared.deleteDestination(
+          channel,
+          this.names,
+          destination,
+          all,
+        );
+        for (const name of deleted) this.#asserted.delete(name);
       } finally {
         await channel.close().catch(() => undefined);
       }
-      this.#groups.delete(destination);
       for (const registration of this.#consumers) {
         if (registration.destination !== destination) continue;
         registration.stopped = true;
@@ -274,7 +264,8 @@ export class RabbitMqTransportDriver implements TransportDriver {
         registration.closeWhenIdle?.();
       }
       // Reading the letters declares the shared queue: skip it when there is none.
-      if (await this.#deadLetterQueueExists()) await this.deadLetterStore.purge({ destination });
+      if (await queueExists(this.#link.current(), this.names.deadLetterQueue()))
+        await this.deadLetterStore.purge({ destination });
     });
   }
 
@@ -293,8 +284,10 @@ export class RabbitMqTransportDriver implements TransportDriver {
       } finally {
         await channel.close().catch(() => undefined);
       }
-      this.#forget(this.names.deadLetterQueue());
-      this.#forget(this.names.deadLetterExchange());
+      for (const name of [this.names.deadLetterQueue(), this.names.deadLetterExchange()]) {
+        this.#asserted.delete(name);
+        this.#declared.forget(name);
+      }
     });
   }
 
@@ -302,27 +295,6 @@ export class RabbitMqTransportDriver implements TransportDriver {
     if (this.#link.closed) return;
     this.#consumers.clear();
     await this.#link.close();
-  }
-
-  /** A deleted name: declared again before its next use, no longer part of `topology()`. */
-  #forget(name: string): void {
-    this.#asserted.delete(name);
-    this.#declared.queues.delete(name);
-    this.#declared.exchanges.delete(name);
-  }
-
-  /** `checkQueue` on a channel of its own: a missing queue fails it with 404 and closes it. */
-  async #deadLetterQueueExists(): Promise<boolean> {
-    const channel = await this.#link.current().createChannel();
-    channel.on('error', () => undefined);
-    try {
-      await channel.checkQueue(this.names.deadLetterQueue());
-      await channel.close().catch(() => undefined);
-      return true;
-    } catch (error) {
-      if ((error as { code?: unknown }).code === 404) return false;
-      throw error;
-    }
   }
 
   /** Publishes every message at once and resolves when the broker confirmed them all. */
@@ -387,8 +359,7 @@ export class RabbitMqTransportDriver implements TransportDriver {
       arguments: retryQueueArguments(groupQueue, bucketMs),
     });
     this.#asserted.set(queue, Date.now());
-    this.#declared.queues.add(queue);
-    addTo(this.#retryQueues, groupQueue, queue);
+    this.#declared.retryQueue(groupQueue, queue);
   }
 
   /** The shared dead-letter exchange and queue; declared by consumers, before any letter. */
@@ -414,12 +385,6 @@ export class RabbitMqTransportDriver implements TransportDriver {
       });
     }
   }
-}
-
-function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
-  const set = map.get(key);
-  if (set) set.add(value);
-  else map.set(key, new Set([value]));
 }
 
 function drained(channel: ConfirmChannel): Promise<void> {
