@@ -134,7 +134,7 @@ describe('PostgreSQL transport: wake-ups across processes', () => {
     expect(seen.items).toEqual(['Later']);
   });
 
-  it('a lock take that fails on a live connection (cancelled, lock_timeout) is taken again on a new one', async () => {
+  it('a lock take that fails on a live connection (cancelled, lock_timeout) is retried there, the other locks kept', async () => {
     const { t: producer } = await transport();
     const { t: consumer } = await transport();
     const [first, second] = [`dest-${++counter}`, `dest-${++counter}`];
@@ -167,6 +167,9 @@ describe('PostgreSQL transport: wake-ups across processes', () => {
       await eventually(async () => (await listeners(second)).length === 1, {
         what: 'the second lock taken again',
       });
+      // Same session: the first destination's lock (and wake-ups) never went away.
+      expect(await listeners(second)).toEqual([session]);
+      expect(await listeners(first)).toEqual([session]);
       await producer.publish(second, [{ type: 'AfterTheFailedTake', data: {} }]);
       await seen.complete;
       expect(seen.items).toEqual(['AfterTheFailedTake']);

@@ -142,15 +142,26 @@ export class NotificationListener {
     })();
   }
 
-  async #take(client: Client, lock: HeldLock): Promise<void> {
-    const wanted = () => !this.#closed && this.#held.get(`${lock.lockClass} ${lock.key}`) === lock;
+  async #take(client: Client, lock: HeldLock, failures = 0): Promise<void> {
+    const wanted = () =>
+      !this.#closed &&
+      this.#client === client &&
+      this.#held.get(`${lock.lockClass} ${lock.key}`) === lock;
     try {
       await client.query(LOCK, [lock.lockClass, lock.key]);
     } catch {
-      // Lost connection, or a live one whose query failed (`lock_timeout`, `statement_timeout`,
-      // a cancelled backend): without the lock, publishers would skip the NOTIFY for good. A
-      // new connection takes every held lock again and then wakes the consumers.
-      if (wanted()) this.#lost(client);
+      // A lost connection is retaken whole by the reconnect. A live one whose query failed
+      // (`lock_timeout`, `statement_timeout`, a cancelled backend, a full lock table) would
+      // leave publishers skipping the NOTIFY for good: take this lock again after a backoff,
+      // on the same connection (dropping it would cost every other destination its wake-ups).
+      if (!wanted()) return;
+      // Meanwhile the consumers poll; wake them now for what may have gone unannounced.
+      this.notify();
+      const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** failures);
+      const timer = setTimeout(() => {
+        if (wanted()) void this.#take(client, lock, failures + 1);
+      }, delay);
+      timer.unref();
       return;
     }
     if (wanted()) this.notify();
