@@ -41,6 +41,41 @@ export async function openClient(
   return client;
 }
 
+/** How long `closeClient` lets commands in flight finish before dropping the connection. */
+export const CLOSE_GRACE_MS = 5_000;
+
+/**
+ * Closes a client, letting commands in flight get their replies, but for at most `graceMs`:
+ * node-redis' `close()` waits for every pending reply, so on a connection that stays up while
+ * the server stops answering (a network partition, a stalled proxy) it would never resolve.
+ * After the grace period the socket is destroyed and those commands fail.
+ */
+export async function closeClient(
+  client: RedisClient,
+  graceMs: number = CLOSE_GRACE_MS,
+): Promise<void> {
+  if (!client.isOpen) return;
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = await Promise.race([
+    client.close().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+  ]);
+  clearTimeout(timer);
+  if (graceful) return;
+  // `close()` already marked the client closed, so `destroy()` fails the commands still
+  // waiting and then throws ClientClosedError before it reaches the socket: unref the socket
+  // so that it cannot keep the process alive until the server or the OS ends it.
+  try {
+    client.destroy();
+  } catch {
+    // Expected: see above.
+  }
+  client.unref();
+}
+
 /** Streams with consumer groups and `XAUTOCLAIM` need Redis 6.2. */
 export async function assertServerVersion(client: RedisClient, address: string): Promise<void> {
   const info = await client.sendCommand<string>(['INFO', 'server']);

@@ -5,7 +5,13 @@ import {
   type ClaimResult,
   type IdempotencyStore,
 } from '../../messaging/idempotency-store.js';
-import { openClient, redactUrl, unavailable, type RedisClient } from './redis-connection.js';
+import {
+  closeClient,
+  openClient,
+  redactUrl,
+  unavailable,
+  type RedisClient,
+} from './redis-connection.js';
 import { describe, escapeName } from './redis-keys.js';
 import { RedisScript } from './redis-scripts.js';
 
@@ -141,10 +147,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     this.#closed = true;
     this.#waiters.wakeAll();
     const subscriber = await this.#subscriber?.catch(() => undefined);
-    await Promise.all([
-      subscriber?.close().catch(() => undefined),
-      this.client.close().catch(() => undefined),
-    ]);
+    await Promise.all([subscriber && closeClient(subscriber), closeClient(this.client)]);
   }
 
   #key(key: string): string {

@@ -10,6 +10,7 @@ import type {
   TransportDriver,
 } from '../../messaging/transport.js';
 import {
+  closeClient,
   assertServerVersion,
   openClient,
   redactUrl,
@@ -256,7 +257,7 @@ export class RedisTransportDriver implements TransportDriver {
       reader.destroy();
     }
     this.#loops.clear();
-    await this.client.close().catch(() => undefined);
+    await closeClient(this.client);
   }
 
   #assertOpen(): void {
