@@ -37,6 +37,17 @@ export type DeadLetterReason =
   /** Every attempt of the retry policy failed. */
   | 'max_attempts';
 
+/**
+ * The first-failure time a broker's header or property carried, or `undefined` when it is
+ * missing or not a date: a foreign producer's malformed header must not make every later
+ * retry of the message fail (an invalid Date throws when it is written out again).
+ */
+export function failureTime(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const date = new Date(text);
+  return Number.isFinite(date.getTime()) ? date : undefined;
+}
+
 /** What a dead letter records besides the original message. */
 export interface FailureInfo {
   reason: DeadLetterReason;

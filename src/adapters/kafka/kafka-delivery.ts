@@ -1,5 +1,5 @@
 import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
-import type { FailureInfo, Message } from '../../messaging/message.js';
+import { failureTime, type FailureInfo, type Message } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import type { KafkaRecord } from './kafka-group-reader.js';
 import { CE_PREFIX, deadLetterWire, HEADERS, originalHeaders, readHeaders } from './kafka-wire.js';
@@ -53,7 +53,7 @@ class KafkaDelivery implements Delivery {
     const attempt = Number(headers[HEADERS.attempt] ?? '1');
     this.attempt = Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
     const firstFailure = headers[HEADERS.firstFailureAt];
-    this.firstFailureAt = firstFailure === undefined ? undefined : new Date(firstFailure);
+    this.firstFailureAt = failureTime(firstFailure);
   }
 
   // Async, so that settling twice is a rejected promise, never a synchronous throw.

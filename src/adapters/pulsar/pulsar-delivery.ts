@@ -1,4 +1,5 @@
 import type { WireMessage } from '../../messaging/binary-codec.js';
+import { failureTime } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import type { ConsumerLink } from './pulsar-consumer.js';
 import {
@@ -42,7 +43,7 @@ export function toDelivery(
   const attempt =
     (Number.isSafeInteger(previous) ? previous : 0) + (incoming.redeliveryCount ?? 0) + 1;
   const first = properties[FIRST_FAILURE_PROPERTY];
-  const firstFailureAt = first === undefined ? undefined : new Date(first);
+  const firstFailureAt = failureTime(first);
 
   let done = false;
   const settle = async (work: () => Promise<void>) => {

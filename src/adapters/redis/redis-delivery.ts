@@ -1,5 +1,5 @@
 import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
-import type { FailureInfo, Message } from '../../messaging/message.js';
+import { failureTime, type FailureInfo, type Message } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import { DEAD_LETTER, RELEASE, SCHEDULE_RETRY, type RedisCommands } from './redis-scripts.js';
 
@@ -120,7 +120,7 @@ export class RedisDelivery implements Delivery {
     this.attempt =
       (Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1) + entry.deliveries - 1;
     this.#firstFailure = firstFailure;
-    this.firstFailureAt = firstFailure === undefined ? undefined : new Date(firstFailure);
+    this.firstFailureAt = failureTime(firstFailure);
   }
 
   /**
