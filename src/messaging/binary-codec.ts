@@ -123,6 +123,22 @@ function knownHeaders(prefix: string): ReadonlySet<string> {
  * Every consumer of every broker runs this once per message, so header names come from the
  * per-prefix caches and the headers are walked once (no names built per message).
  */
+/** A received message decoded, or the reason it could not be (the consumer dead-letters it). */
+export type DecodeOutcome =
+  { message: Message; decodeError: undefined } | { message: undefined; decodeError: Error };
+
+/** `decodeBinary` for a consumer: a poison message is an outcome to dead-letter, not a throw. */
+export function tryDecodeBinary(wire: WireMessage, prefix: string): DecodeOutcome {
+  try {
+    return { message: decodeBinary(wire, prefix), decodeError: undefined };
+  } catch (error) {
+    return {
+      message: undefined,
+      decodeError: error instanceof Error ? error : new Error(String(error)),
+    };
+  }
+}
+
 export function decodeBinary(wire: WireMessage, prefix: string): Message {
   const names = headerNames(prefix);
   const headers = wire.headers;

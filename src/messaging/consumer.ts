@@ -176,21 +176,15 @@ export class Consumer {
 
   /** Settling failed (broker unreachable): the broker will redeliver; report, never hide. */
   #settleError(error: unknown, delivery: Delivery): void {
-    if (this.options.onSettleError) {
-      // A throwing callback must neither crash the process (an unhandled rejection on the
-      // background paths) nor vanish: it is reported like a settle error without one.
-      try {
-        return this.options.onSettleError(error, delivery);
-      } catch (callbackError) {
-        process.emitWarning(
-          `onSettleError threw for message ${delivery.message?.id ?? '(undecodable)'} on ${this.destination}/${this.group}: ${describe(callbackError)}`,
-          'CausewayConsumerWarning',
-        );
-        return;
-      }
+    let what = 'Could not settle';
+    try {
+      if (this.options.onSettleError) return this.options.onSettleError(error, delivery);
+    } catch (callbackError) {
+      // Neither an unhandled rejection on the background paths nor silence.
+      [what, error] = ['onSettleError threw for', callbackError];
     }
     process.emitWarning(
-      `Could not settle message ${delivery.message?.id ?? '(undecodable)'} on ${this.destination}/${this.group}: ${describe(error)}`,
+      `${what} message ${delivery.message?.id ?? '(undecodable)'} on ${this.destination}/${this.group}: ${describe(error)}`,
       'CausewayConsumerWarning',
     );
   }

@@ -1,4 +1,4 @@
-import { decodeBinary, encodeBinary, type WireMessage } from './binary-codec.js';
+import { tryDecodeBinary, encodeBinary, type WireMessage } from './binary-codec.js';
 import { newId } from '../core/ids.js';
 import {
   matchesQuery,
@@ -151,13 +151,7 @@ export class MemoryTransportDriver implements TransportDriver {
   }
 
   #delivery(destination: string, group: Group, consumer: GroupConsumer, stored: Stored): Delivery {
-    let message: Message | undefined;
-    let decodeError: Error | undefined;
-    try {
-      message = decodeBinary(stored, PREFIX);
-    } catch (error) {
-      decodeError = error instanceof Error ? error : new Error(String(error));
-    }
+    const { message, decodeError } = tryDecodeBinary(stored, PREFIX);
     let settled = false;
     const settle = (then: () => void) => {
       if (settled)

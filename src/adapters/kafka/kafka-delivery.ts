@@ -1,4 +1,4 @@
-import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureTime, type FailureInfo, type Message } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import type { KafkaRecord } from './kafka-group-reader.js';
@@ -45,11 +45,10 @@ class KafkaDelivery implements Delivery {
   ) {
     const headers = readHeaders(record.headers);
     this.raw = { headers, body: record.value ?? '' };
-    try {
-      this.message = decodeBinary(this.raw, CE_PREFIX);
-    } catch (error) {
-      this.decodeError = error instanceof Error ? error : new Error(String(error));
-    }
+    ({ message: this.message, decodeError: this.decodeError } = tryDecodeBinary(
+      this.raw,
+      CE_PREFIX,
+    ));
     const attempt = Number(headers[HEADERS.attempt] ?? '1');
     this.attempt = Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
     const firstFailure = headers[HEADERS.firstFailureAt];

@@ -1,6 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureFromJson } from '../../messaging/dead-letters.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
@@ -60,11 +60,10 @@ class NatsDelivery implements Delivery {
     private readonly redelivered: boolean,
   ) {
     this.raw = { headers: readHeaders(msg.headers), body: decoder.decode(msg.data) };
-    try {
-      this.message = decodeBinary(this.raw, CE_PREFIX);
-    } catch (error) {
-      this.decodeError = error instanceof Error ? error : new Error(String(error));
-    }
+    ({ message: this.message, decodeError: this.decodeError } = tryDecodeBinary(
+      this.raw,
+      CE_PREFIX,
+    ));
     this.attempt = msg.info.deliveryCount - record.releases;
     this.firstFailureAt =
       record.firstFailureAt === undefined ? undefined : new Date(record.firstFailureAt);

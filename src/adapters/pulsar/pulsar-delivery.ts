@@ -1,10 +1,10 @@
-import type { WireMessage } from '../../messaging/binary-codec.js';
+import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureTime } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import type { ConsumerLink } from './pulsar-consumer.js';
 import {
   ATTEMPT_PROPERTY,
-  decodeIncoming,
+  CE_PREFIX,
   failureProperties,
   FIRST_FAILURE_PROPERTY,
   LAST_ERROR_PROPERTY,
@@ -37,7 +37,7 @@ export function toDelivery(
   scope: DeliveryScope,
 ): Delivery {
   const raw = toWireMessage(incoming);
-  const { message, decodeError } = decodeIncoming(raw);
+  const { message, decodeError } = tryDecodeBinary(raw, CE_PREFIX);
   const properties = incoming.properties ?? {};
   const previous = Number(properties[ATTEMPT_PROPERTY] ?? 0);
   const attempt =

@@ -1,5 +1,5 @@
-import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
-import type { FailureInfo, Message } from '../../messaging/message.js';
+import type { WireMessage } from '../../messaging/binary-codec.js';
+import type { FailureInfo } from '../../messaging/message.js';
 import { failureFromJson } from '../../messaging/dead-letters.js';
 
 /**
@@ -43,20 +43,6 @@ export function toWireMessage(incoming: WsIncoming): WireMessage {
     headers: { ...incoming.properties },
     body: Buffer.from(incoming.payload, 'base64').toString('utf8'),
   };
-}
-
-export function decodeIncoming(wire: WireMessage): {
-  message: Message | undefined;
-  decodeError: Error | undefined;
-} {
-  try {
-    return { message: decodeBinary(wire, CE_PREFIX), decodeError: undefined };
-  } catch (error) {
-    return {
-      message: undefined,
-      decodeError: error instanceof Error ? error : new Error(String(error)),
-    };
-  }
 }
 
 /**

@@ -1,14 +1,15 @@
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import { newId } from '../../core/ids.js';
+import { tryDecodeBinary } from '../../messaging/binary-codec.js';
 import type { FailureInfo } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import { retryBucket, type RabbitMqNames } from './rabbitmq-topology.js';
 import {
   ATTEMPT_HEADER,
+  CE_PREFIX,
   DEAD_LETTER_ID_HEADER,
   DEAD_LETTERED_AT_HEADER,
   deadLetterRoute,
-  decode,
   FAILURE_HEADER,
   failureHeader,
   FIRST_FAILURE_HEADER,
@@ -48,7 +49,7 @@ export function createDelivery(
 ): Delivery {
   const headers = (raw.properties.headers ?? {}) as Record<string, unknown>;
   const wire = toWire(raw.content, raw.properties);
-  const { message, decodeError } = decode(wire);
+  const { message, decodeError } = tryDecodeBinary(wire, CE_PREFIX);
   const attempt = headerNumber(headers, ATTEMPT_HEADER) ?? 1;
   const firstFailureAt = headerDate(headers, FIRST_FAILURE_HEADER);
   let settled = false;

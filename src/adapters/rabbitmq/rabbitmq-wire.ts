@@ -1,5 +1,5 @@
 import type { MessageProperties, Options } from 'amqplib';
-import { decodeBinary, encodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import { encodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
 
 /**
@@ -62,19 +62,6 @@ export function toWire(content: Buffer, properties: MessageProperties): WireMess
   }
   if (typeof properties.contentType === 'string') headers['content-type'] = properties.contentType;
   return { headers, body: content.toString('utf8') };
-}
-
-export function decode(
-  wire: WireMessage,
-): { message: Message; decodeError: undefined } | { message: undefined; decodeError: Error } {
-  try {
-    return { message: decodeBinary(wire, CE_PREFIX), decodeError: undefined };
-  } catch (error) {
-    return {
-      message: undefined,
-      decodeError: error instanceof Error ? error : new Error(String(error)),
-    };
-  }
 }
 
 /** A copy of a received message's properties for republishing (retry or dead letter). */

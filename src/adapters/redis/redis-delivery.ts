@@ -1,4 +1,4 @@
-import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureTime, type FailureInfo, type Message } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import { DEAD_LETTER, RELEASE, SCHEDULE_RETRY, type RedisCommands } from './redis-scripts.js';
@@ -111,11 +111,10 @@ export class RedisDelivery implements Delivery {
       else if (name === FIRST_FAILURE_FIELD) firstFailure = value;
     }
     this.raw = { headers, body };
-    try {
-      this.message = decodeBinary(this.raw, CE_PREFIX);
-    } catch (error) {
-      this.decodeError = error instanceof Error ? error : new Error(String(error));
-    }
+    ({ message: this.message, decodeError: this.decodeError } = tryDecodeBinary(
+      this.raw,
+      CE_PREFIX,
+    ));
     const attempt = Number(base ?? '1');
     this.attempt =
       (Number.isSafeInteger(attempt) && attempt > 0 ? attempt : 1) + entry.deliveries - 1;

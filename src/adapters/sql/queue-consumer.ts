@@ -1,5 +1,5 @@
-import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
-import type { FailureInfo, Message } from '../../messaging/message.js';
+import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import type { FailureInfo } from '../../messaging/message.js';
 import type { ConsumerHandle, Delivery } from '../../messaging/transport.js';
 
 /*
@@ -138,13 +138,7 @@ class QueuePoller {
   }
 
   #delivery(row: ClaimedRow): Delivery {
-    let message: Message | undefined;
-    let decodeError: Error | undefined;
-    try {
-      message = decodeBinary(row, HEADER_PREFIX);
-    } catch (error) {
-      decodeError = error instanceof Error ? error : new Error(String(error));
-    }
+    const { message, decodeError } = tryDecodeBinary(row, HEADER_PREFIX);
     let settled = false;
     const settle = async (work: () => Promise<void>) => {
       if (settled)

@@ -4,8 +4,8 @@ import {
   type Message as SqsMessage,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { decodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
-import type { FailureInfo, Message } from '../../messaging/message.js';
+import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
+import type { FailureInfo } from '../../messaging/message.js';
 import type { Delivery } from '../../messaging/transport.js';
 import { CE_PREFIX, fromAttributes, outgoing } from './sqs-wire.js';
 
@@ -38,13 +38,7 @@ export function toDelivery(received: SqsMessage, scope: DeliveryScope): Delivery
     headers: fromAttributes(received.MessageAttributes),
     body: received.Body ?? '',
   };
-  let message: Message | undefined;
-  let decodeError: Error | undefined;
-  try {
-    message = decodeBinary(raw, CE_PREFIX);
-  } catch (error) {
-    decodeError = error instanceof Error ? error : new Error(String(error));
-  }
+  const { message, decodeError } = tryDecodeBinary(raw, CE_PREFIX);
   const system = received.Attributes ?? {};
   const attempt = Math.max(1, Number(system['ApproximateReceiveCount'] ?? 1));
   const firstReceived = Number(system['ApproximateFirstReceiveTimestamp']);
