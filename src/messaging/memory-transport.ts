@@ -7,7 +7,13 @@ import {
   type DeadLetterStore,
 } from './dead-letters.js';
 import type { Message } from './message.js';
-import type { ConsumeOptions, ConsumerHandle, Delivery, TransportDriver } from './transport.js';
+import {
+  alreadySettled,
+  type ConsumeOptions,
+  type ConsumerHandle,
+  type Delivery,
+  type TransportDriver,
+} from './transport.js';
 
 const PREFIX = 'ce-';
 
@@ -154,10 +160,7 @@ export class MemoryTransportDriver implements TransportDriver {
     const { message, decodeError } = tryDecodeBinary(stored, PREFIX);
     let settled = false;
     const settle = (then: () => void) => {
-      if (settled)
-        throw new Error(
-          `Delivery of ${message?.id ?? 'an undecodable message'} was already settled`,
-        );
+      if (settled) throw alreadySettled(message);
       settled = true;
       consumer.inflight--;
       then();

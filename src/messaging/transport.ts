@@ -23,6 +23,11 @@ export interface Delivery {
   release(): Promise<void>;
 }
 
+/** What a delivery's second settlement rejects with (ack after retry, ack twice): a runtime bug. */
+export function alreadySettled(message: Message | undefined): Error {
+  return new Error(`Delivery of ${message?.id ?? 'an undecodable message'} was already settled`);
+}
+
 export interface ConsumeOptions {
   /** How many unsettled deliveries the broker may hand this consumer at once. */
   prefetch: number;

@@ -42,5 +42,8 @@ describe('Kafka delivery headers', () => {
     expect(settled).toBe(1);
     expect(retries[0]?.headers[HEADERS.firstFailureAt]).toBe(at.toISOString());
     expect(retries[0]?.headers[HEADERS.attempt]).toBe('2');
+    // Settled once: a second settlement is a rejection (never a throw, never a second commit).
+    await expect(delivery.ack()).rejects.toThrow('was already settled');
+    expect(settled).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureTime, type FailureInfo, type Message } from '../../messaging/message.js';
-import type { Delivery } from '../../messaging/transport.js';
+import { alreadySettled, type Delivery } from '../../messaging/transport.js';
 import type { KafkaRecord } from './kafka-group-reader.js';
 import { CE_PREFIX, deadLetterWire, HEADERS, originalHeaders, readHeaders } from './kafka-wire.js';
 
@@ -90,10 +90,7 @@ class KafkaDelivery implements Delivery {
   }
 
   #claim(): void {
-    if (this.#done)
-      throw new Error(
-        `Delivery of ${this.message?.id ?? 'an undecodable message'} was already settled`,
-      );
+    if (this.#done) throw alreadySettled(this.message);
     this.#done = true;
   }
 

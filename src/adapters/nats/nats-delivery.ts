@@ -3,7 +3,7 @@ import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats
 import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureFromJson } from '../../messaging/dead-letters.js';
 import type { FailureInfo, Message } from '../../messaging/message.js';
-import type { Delivery } from '../../messaging/transport.js';
+import { alreadySettled, type Delivery } from '../../messaging/transport.js';
 import type { FailureRecord, NatsFailureState } from './nats-failure-state.js';
 
 /** The NATS CloudEvents binding (binary mode) prefixes attributes with `ce-`. */
@@ -103,10 +103,7 @@ class NatsDelivery implements Delivery {
   }
 
   async #settle(work: () => Promise<void>): Promise<void> {
-    if (this.#done)
-      throw new Error(
-        `Delivery of ${this.message?.id ?? 'an undecodable message'} was already settled`,
-      );
+    if (this.#done) throw alreadySettled(this.message);
     this.#done = true;
     try {
       await work();

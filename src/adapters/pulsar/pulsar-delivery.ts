@@ -1,6 +1,6 @@
 import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureTime } from '../../messaging/message.js';
-import type { Delivery } from '../../messaging/transport.js';
+import { alreadySettled, type Delivery } from '../../messaging/transport.js';
 import type { ConsumerLink } from './pulsar-consumer.js';
 import {
   ATTEMPT_PROPERTY,
@@ -47,8 +47,7 @@ export function toDelivery(
 
   let done = false;
   const settle = async (work: () => Promise<void>) => {
-    if (done)
-      throw new Error(`Delivery of ${message?.id ?? 'an undecodable message'} was already settled`);
+    if (done) throw alreadySettled(message);
     done = true;
     try {
       await work();

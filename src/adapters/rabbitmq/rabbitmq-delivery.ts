@@ -2,7 +2,7 @@ import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import { newId } from '../../core/ids.js';
 import { tryDecodeBinary } from '../../messaging/binary-codec.js';
 import type { FailureInfo } from '../../messaging/message.js';
-import type { Delivery } from '../../messaging/transport.js';
+import { alreadySettled, type Delivery } from '../../messaging/transport.js';
 import { retryBucket, type RabbitMqNames } from './rabbitmq-topology.js';
 import {
   ATTEMPT_HEADER,
@@ -54,8 +54,7 @@ export function createDelivery(
   const firstFailureAt = headerDate(headers, FIRST_FAILURE_HEADER);
   let settled = false;
   const settle = async (work: () => Promise<void> | void) => {
-    if (settled)
-      throw new Error(`Delivery of ${message?.id ?? 'an undecodable message'} was already settled`);
+    if (settled) throw alreadySettled(message);
     settled = true;
     try {
       await context.guard(async () => work());

@@ -1,6 +1,6 @@
 import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import { failureTime, type FailureInfo, type Message } from '../../messaging/message.js';
-import type { Delivery } from '../../messaging/transport.js';
+import { alreadySettled, type Delivery } from '../../messaging/transport.js';
 import { DEAD_LETTER, RELEASE, SCHEDULE_RETRY, type RedisCommands } from './redis-scripts.js';
 
 /** CloudEvents binary mode on a stream entry: attributes as `ce-` fields, like HTTP and NATS. */
@@ -185,9 +185,7 @@ export class RedisDelivery implements Delivery {
   }
 
   #settledTwice(): Error {
-    return new Error(
-      `Delivery of ${this.message?.id ?? 'an undecodable message'} was already settled`,
-    );
+    return alreadySettled(this.message);
   }
 
   /** Whether a settling script deletes the entry too ('1' on the group's own retry stream). */

@@ -1,6 +1,6 @@
 import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import type { FailureInfo } from '../../messaging/message.js';
-import type { ConsumerHandle, Delivery } from '../../messaging/transport.js';
+import { alreadySettled, type ConsumerHandle, type Delivery } from '../../messaging/transport.js';
 
 /*
  * The consumer side shared by the SQL transports (SQLite, PostgreSQL). A queue table holds one
@@ -141,10 +141,7 @@ class QueuePoller {
     const { message, decodeError } = tryDecodeBinary(row, HEADER_PREFIX);
     let settled = false;
     const settle = async (work: () => Promise<void>) => {
-      if (settled)
-        throw new Error(
-          `Delivery of ${message?.id ?? 'an undecodable message'} was already settled`,
-        );
+      if (settled) throw alreadySettled(message);
       settled = true;
       try {
         await work();

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { tryDecodeBinary, type WireMessage } from '../../messaging/binary-codec.js';
 import type { FailureInfo } from '../../messaging/message.js';
-import type { Delivery } from '../../messaging/transport.js';
+import { alreadySettled, type Delivery } from '../../messaging/transport.js';
 import { CE_PREFIX, fromAttributes, outgoing } from './sqs-wire.js';
 
 /** The whole `FailureInfo` as JSON, on dead letters the runtime wrote. */
@@ -46,8 +46,7 @@ export function toDelivery(received: SqsMessage, scope: DeliveryScope): Delivery
 
   let done = false;
   const settle = async (work: () => Promise<void>) => {
-    if (done)
-      throw new Error(`Delivery of ${message?.id ?? 'an undecodable message'} was already settled`);
+    if (done) throw alreadySettled(message);
     done = true;
     await scope.settling(receipt);
     await work();
