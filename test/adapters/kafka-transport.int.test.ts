@@ -6,11 +6,11 @@ import {
   DeadLetterManager,
   isCausewayError,
   isStoreUnavailableError,
-  type Delivery,
 } from 'causeway';
 import { KafkaTopologyError, KafkaTransportDriver } from 'causeway/kafka';
 import { transportContract } from '../contracts/transport.contract.js';
 import { distinct } from './fixtures/collector.js';
+import { deliveryInbox } from './fixtures/deliveries.js';
 import {
   brokers,
   createHarness,
@@ -32,25 +32,6 @@ function freshDestination(): string {
 }
 
 transportContract(createHarness());
-
-/** Deliveries in arrival order; `next()` waits for the next one. */
-function inbox() {
-  const queue: Delivery[] = [];
-  const waiting: ((d: Delivery) => void)[] = [];
-  return {
-    push: (delivery: Delivery) => {
-      const taker = waiting.shift();
-      if (taker) taker(delivery);
-      else queue.push(delivery);
-    },
-    next: () =>
-      new Promise<Delivery>((resolve) => {
-        const ready = queue.shift();
-        if (ready) resolve(ready);
-        else waiting.push(resolve);
-      }),
-  };
-}
 
 describe('Kafka transport', () => {
   afterAll(() => deleteDestinations(prefix, destinations.splice(0)));
@@ -123,7 +104,7 @@ describe('Kafka transport', () => {
     const destination = freshDestination();
     const driver = await KafkaTransportDriver.connect(settings);
     try {
-      const deliveries = inbox();
+      const deliveries = deliveryInbox();
       const handle = await driver.consume(destination, 'g', { prefetch: 4 }, deliveries.push);
       // Same key, so same partition: the second must not wait for the first one's retry.
       await driver.publish(destination, [message('first', 'k'), message('second', 'k')]);

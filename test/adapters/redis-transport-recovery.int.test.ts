@@ -8,6 +8,7 @@ import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTransport, isStoreUnavailableError } from 'causeway';
 import { RedisTransportDriver } from 'causeway/redis';
+import { distinct } from './fixtures/collector.js';
 import { killHolderAndRecover, spawnConsumerProcess } from './fixtures/consumer-process.js';
 import { deliveryInbox } from './fixtures/deliveries.js';
 import { ownRedisServer } from './fixtures/redis-server.js';
@@ -21,21 +22,6 @@ function freshDestination(): string {
   const destination = `r${++counter}`;
   destinations.push(destination);
   return destination;
-}
-
-/** Resolves once `count` distinct values were seen. */
-function distinct<T>(count: number) {
-  const seen = new Set<T>();
-  let done!: () => void;
-  const complete = new Promise<void>((resolve) => (done = resolve));
-  return {
-    seen,
-    complete,
-    add(value: T) {
-      seen.add(value);
-      if (seen.size === count) done();
-    },
-  };
 }
 
 describe('Redis Streams transport: recovery', () => {
